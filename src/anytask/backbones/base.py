@@ -1,0 +1,143 @@
+"""The frozen backbone contract: raw texts in, (N, D) embeddings or (N, T, D) token states out.
+
+A backbone is an ``nn.Module`` whose parameters never change: they are created with
+``requires_grad=False``, the module stays in eval mode, and ``weights_hash`` fingerprints
+them (the embedding cache keys on it, and the test suite checks it before and after
+every ``fit``). Methods that adapt the model (prompt tuning, fine-tuning, merging)
+build new modules around or beside it; they never write into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from anytask.errors import AnytaskError
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    name: str
+    dim: int
+    max_length: int
+    reference: str = ""
+    pooling: str = "mean"
+    normalize: bool = True
+
+
+def state_hash(module: nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise AnytaskError("expected a list of texts, got a single string; wrap it in a list: [text]")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        i = bad[0]
+        raise AnytaskError(
+            f"texts must be strings; item {i} is {type(texts[i]).__name__} ({texts[i]!r:.60}); "
+            f"{len(bad)} item(s) are not strings"
+        )
+    return texts
+
+
+class Backbone(nn.Module, ABC):
+    """Abstract frozen encoder. Subclasses implement ``tokenize`` and ``forward_tokens``."""
+
+    config: BackboneConfig
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warned_truncation = False
+
+    # -- what subclasses provide -------------------------------------------------
+    @abstractmethod
+    def tokenize(self, texts: list[str]) -> tuple[dict[str, Tensor], int]:
+        """Padded model inputs (with ``attention_mask``) and how many texts were truncated."""
+
+    @abstractmethod
+    def forward_tokens(self, inputs: dict[str, Tensor]) -> Tensor:
+        """Token states ``(N, T, D)`` for tokenized inputs."""
+
+    # -- frozen by contract --------------------------------------------------------
+    def freeze(self) -> None:
+        for p in self.parameters():
+            p.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> "Backbone":  # noqa: D401 - nn.Module API
+        """A backbone stays in eval mode: dropout never changes its embeddings."""
+        return super().train(False)
+
+    @cached_property
+    def weights_hash(self) -> str:
+        return state_hash(self)
+
+    @property
+    def identity(self) -> str:
+        """What the embedding cache keys on: name, weights, truncation length, pooling."""
+        c = self.config
+        return f"{c.name}|w={self.weights_hash[:20]}|len={c.max_length}|pool={c.pooling}|norm={c.normalize}"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- the public API ------------------------------------------------------------
+    def _tokenize_checked(self, texts: list[str]) -> dict[str, Tensor]:
+        inputs, n_truncated = self.tokenize(texts)
+        if n_truncated and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(
+                f"{n_truncated} text(s) are longer than {self.config.name}'s limit of "
+                f"{self.config.max_length} tokens and were truncated (warned once per backbone)",
+                stacklevel=3,
+            )
+        return {k: v.to(self.device) for k, v in inputs.items()}
+
+    def pool(self, states: Tensor, mask: Tensor) -> Tensor:
+        m = mask.unsqueeze(-1).to(states.dtype)  # (N, T, 1)
+        if self.config.pooling == "mean":
+            pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)  # (N, D)
+        elif self.config.pooling == "cls":
+            pooled = states[:, 0]
+        elif self.config.pooling == "max":
+            pooled = states.masked_fill(m == 0, float("-inf")).max(1).values
+        else:
+            raise AnytaskError(f"unknown pooling {self.config.pooling!r}; use mean, cls or max")
+        return nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
+
+    def embed_tokens(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """Token states ``(N, T, D)`` and attention mask ``(N, T)`` for one batch of texts."""
+        texts = check_texts(texts)
+        inputs = self._tokenize_checked(texts)
+        with torch.no_grad():
+            return self.forward_tokens(inputs), inputs["attention_mask"]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
+        """Pooled embeddings ``(N, D)``, batched by length for speed; no cache (see Embedder)."""
+        texts = check_texts(texts)
+        out = torch.empty(len(texts), self.config.dim)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            inputs = self._tokenize_checked([texts[i] for i in idx])
+            with torch.no_grad():
+                states = self.forward_tokens(inputs)  # (B, T, D)
+                out[idx] = self.pool(states, inputs["attention_mask"]).float().cpu()
+        return out

@@ -1,0 +1,68 @@
+"""Embedder: raw texts -> (N, D) float32 features through a frozen backbone and the cache.
+
+The cached path is the uncached path plus a lookup: misses are embedded in
+length-sorted batches exactly as ``Backbone.embed`` does, and a test proves the
+two return the same vectors. Duplicate texts are embedded once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from anytask.backbones.base import Backbone, check_texts
+from anytask.backbones.cache import EmbeddingCache
+
+
+class Embedder:
+    """``Embedder(backbone, cache_dir=None, use_cache=True).embed(texts) -> np.ndarray (N, D)``."""
+
+    def __init__(self, backbone: Backbone, *, cache_dir: str | os.PathLike | None = None,
+                 use_cache: bool = True, batch_size: int = 64, progress: bool = False) -> None:
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self.progress = progress
+        self.cache = EmbeddingCache(backbone.identity, backbone.config.dim, cache_dir) if use_cache else None
+
+    @property
+    def dim(self) -> int:
+        return self.backbone.config.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = check_texts(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        unique = list(dict.fromkeys(texts))  # first-seen order, duplicates once
+        vectors: dict[str, np.ndarray] = {}
+        if self.cache is not None:
+            keys = [self.cache.key(t) for t in unique]
+            hits = self.cache.get_many(keys)
+            for text, key in zip(unique, keys):
+                if key in hits:
+                    vectors[text] = hits[key]
+        missing = [t for t in unique if t not in vectors]
+        if missing:
+            computed = self._compute(missing)
+            vectors.update(zip(missing, computed))
+            if self.cache is not None:
+                self.cache.put_many([(self.cache.key(t), v) for t, v in zip(missing, computed)])
+        for i, text in enumerate(texts):
+            out[i] = vectors[text]
+        return out
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        step = self.batch_size * 16
+        chunks = range(0, len(texts), step)
+        bar = tqdm(total=len(texts), desc=f"embed [{self.backbone.config.name}]", unit="text",
+                   disable=not self.progress or len(texts) < step, leave=False)
+        parts = []
+        for start in chunks:
+            part = texts[start : start + step]
+            parts.append(self.backbone.embed(part, batch_size=self.batch_size).numpy())
+            bar.update(len(part))
+        bar.close()
+        return np.concatenate(parts).astype(np.float32, copy=False)

@@ -1,0 +1,95 @@
+"""Where tasks come from: a data root of task folders, scikit-learn's bundled sets, HF datasets.
+
+A data root is laid out as ``<root>/<task>/{train,test}.jsonl`` (the layout of
+``../shared/data/text``); ``default_data_root()`` is ``$ANYTASK_DATA_ROOT`` if set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from anytask.data.files import LabeledData, read_table
+from anytask.errors import AnytaskError
+
+# Natural-language names for terse labels of the shared text tasks, used by label-similarity
+# heads (zero_shot). Labels not listed are used as written, with '_' read as a space.
+LABEL_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "trec": {"ABBR": "abbreviation", "DESC": "description or definition", "ENTY": "entity or thing",
+             "HUM": "person or human", "LOC": "location or place", "NUM": "number or quantity"},
+    "sms_spam": {"ham": "normal personal message", "spam": "spam advertisement"},
+    "youtube": {"ham": "normal comment", "spam": "spam advertisement"},
+    "subj": {"objective": "objective plot summary", "subjective": "subjective opinion"},
+}
+
+
+def default_data_root() -> Path | None:
+    env = os.environ.get("ANYTASK_DATA_ROOT")
+    return Path(env).expanduser() if env else None
+
+
+def list_tasks(root: str | os.PathLike) -> list[str]:
+    root = Path(root)
+    if not root.is_dir():
+        raise AnytaskError(f"data root {root} is not a folder; pass --data-root with <task>/train.jsonl inside")
+    return sorted(p.parent.name for p in root.glob("*/train.jsonl"))
+
+
+def load_task(root: str | os.PathLike, name: str, *, text_column: str = "text",
+              label_column: str = "label") -> tuple[LabeledData, LabeledData]:
+    """``(train, test)`` of task ``name`` under ``root``."""
+    folder = Path(root) / name
+    if not (folder / "train.jsonl").is_file():
+        import difflib
+
+        known = list_tasks(root)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise AnytaskError(f"no task {name!r} under {root} (no {folder / 'train.jsonl'}).{hint} "
+                           f"Tasks there: {', '.join(known) or 'none'}.")
+    parts = [read_table(folder / f"{split}.jsonl", text_column=text_column, label_column=label_column,
+                        name=f"{name}/{split}") for split in ("train", "test")]
+    return parts[0], parts[1]
+
+
+SKLEARN_DATASETS = ("digits", "wine", "breast_cancer", "iris")
+
+
+def sklearn_dataset(name: str, *, test_size: float = 0.3) -> tuple[LabeledData, LabeledData]:
+    """A numeric task shipped with scikit-learn, split once (stratified, seed 0). No backbone."""
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    if name not in SKLEARN_DATASETS:
+        raise AnytaskError(f"unknown scikit-learn dataset {name!r}; choose one of {', '.join(SKLEARN_DATASETS)}")
+    bunch = getattr(datasets, f"load_{name}")()
+    X = bunch.data.astype(np.float32)
+    y = np.asarray([str(bunch.target_names[t]) for t in bunch.target], dtype=object)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, stratify=y, random_state=0)
+    return LabeledData(Xtr, ytr, f"{name}/train"), LabeledData(Xte, yte, f"{name}/test")
+
+
+def hf_dataset(name: str, *, split: str = "train", text_column: str = "text", label_column: str = "label",
+               config: str | None = None, limit: int | None = None) -> LabeledData:
+    """A text task from the Hugging Face hub via ``datasets`` (needs the package and a network)."""
+    try:
+        import datasets
+    except ImportError as e:
+        raise AnytaskError("loading from the Hugging Face hub needs `pip install datasets`") from e
+    try:
+        ds = datasets.load_dataset(name, config, split=split)
+    except Exception as e:  # the hub raises many types: connection, missing repo, bad split
+        raise AnytaskError(f"could not load {name!r} ({split}) through `datasets`: {e}. "
+                           "Without network access, export it to JSONL and use a local file.") from e
+    for column in (text_column, label_column):
+        if column not in ds.column_names:
+            raise AnytaskError(f"{name} has no column {column!r}; columns: {', '.join(ds.column_names)}")
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    labels = ds[label_column]
+    feature = ds.features.get(label_column)
+    if hasattr(feature, "int2str"):
+        labels = [feature.int2str(v) for v in labels]
+    return LabeledData(list(ds[text_column]), np.asarray(labels, dtype=object), f"{name}/{split}")

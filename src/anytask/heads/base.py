@@ -1,0 +1,140 @@
+"""BaseHead: the scikit-learn estimator contract every head follows.
+
+``fit(X, y)`` validates features and labels, encodes labels to ``classes_`` (sorted,
+as scikit-learn does) and calls ``_fit``; ``predict_proba`` validates and calls
+``_logits``. ``__init__`` only stores keyword parameters. Fitted state ends in ``_``.
+Saving goes through :mod:`anytask.io` (``config.json`` + ``model.safetensors``).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from anytask.errors import AnytaskError
+
+
+def check_features(X, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """A finite float32 (N, D) array, or an error saying what is wrong and how to fix it."""
+    if X is None:
+        raise AnytaskError(f"{name} is None; pass an (n_samples, n_features) array of embeddings")
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix; heads need dense features: call X.toarray() first")
+    try:
+        arr = np.asarray(X)
+    except Exception as e:  # ragged lists and the like
+        raise AnytaskError(f"{name} could not be read as a 2-D numeric array: {e}") from e
+    if arr.dtype.kind in "OUS":
+        if arr.dtype.kind in "US" or (arr.size and isinstance(arr.flat[0], str)):
+            raise AnytaskError(f"{name} holds strings; heads take embeddings. Embed texts first "
+                               "(anytask.TextClassifier does this for you)")
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise AnytaskError(f"{name} is not numeric: {e}") from e
+    if arr.dtype.kind == "c":
+        raise AnytaskError(f"{name} is complex; heads take real-valued features")
+    if arr.ndim != 2:
+        raise AnytaskError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
+                           "reshape a single sample with x.reshape(1, -1)")
+    if arr.shape[0] == 0:
+        raise AnytaskError(f"{name} is empty (0 samples); a head needs at least one example per class")
+    if arr.shape[1] == 0:
+        raise AnytaskError(f"{name} has 0 features; pass embeddings with at least one dimension")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise AnytaskError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
+                           "drop or impute those rows before fitting or predicting")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise AnytaskError(f"{name} has {arr.shape[1]} features, but this head was fitted on {n_features}; "
+                           "embed inputs with the same backbone the head was fitted with")
+    return arr
+
+
+class BaseHead(ClassifierMixin, BaseEstimator):
+    """Abstract head over features. Subclasses implement ``_fit``, ``_logits`` and the state hooks."""
+
+    min_classes = 2
+
+    def fit(self, X, y):
+        X = check_features(X)
+        if y is None:
+            raise AnytaskError("y is None; pass one label per row of X")
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = np.ravel(y) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1:
+            raise AnytaskError(f"y must be 1-D (one label per sample), got shape {y.shape}")
+        if len(y) != len(X):
+            raise AnytaskError(f"X has {len(X)} rows but y has {len(y)} labels; they must match")
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < self.min_classes:
+            raise AnytaskError(f"y has only one class ({classes[0]!r}); a classifier needs examples of "
+                               "at least 2 classes")
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self._fit(torch.from_numpy(X), torch.from_numpy(y_idx.astype(np.int64)))
+        return self
+
+    def _validate_for_predict(self, X) -> Tensor:
+        check_is_fitted(self, "classes_")
+        return torch.from_numpy(check_features(X, n_features=self.n_features_in_))
+
+    def predict_proba(self, X) -> np.ndarray:
+        logits = self._logits(self._validate_for_predict(X))
+        return torch.softmax(logits.double(), dim=-1).numpy()
+
+    def decision_function(self, X) -> np.ndarray:
+        logits = self._logits(self._validate_for_predict(X)).double().numpy()
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # -- what subclasses implement -------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, X: Tensor, y: Tensor) -> None:
+        """Fit on float32 features ``(N, D)`` and label indices ``(N,)`` into ``classes_``."""
+
+    @abstractmethod
+    def _logits(self, X: Tensor) -> Tensor:
+        """Unnormalised class scores ``(N, C)``, columns in ``classes_`` order."""
+
+    @abstractmethod
+    def _tensors(self) -> dict[str, Tensor]:
+        """The fitted tensors to save."""
+
+    @abstractmethod
+    def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Restore the fitted tensors saved by ``_tensors``."""
+
+    # -- persistence (anytask.io) -------------------------------------------------------------
+    def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
+        check_is_fitted(self, "classes_")
+        classes = self.classes_.tolist()
+        return {"classes": classes, "n_features_in": int(self.n_features_in_)}, self._tensors()
+
+    @classmethod
+    def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "BaseHead":
+        head = cls(**params)
+        classes = extra["classes"]
+        head.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
+        head.n_features_in_ = int(extra["n_features_in"])
+        try:
+            head._load_tensors(tensors)
+        except KeyError as e:
+            raise AnytaskError(f"corrupted saved {cls.__name__}: tensor {e} is missing") from e
+        return head
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
