@@ -1,7 +1,9 @@
 """k-nearest neighbours by cosine similarity (Cover & Hart 1967, doi:10.1109/TIT.1967.1053964).
 
-Probabilities are the (optionally similarity-weighted) vote shares of the k nearest
-training examples; with fewer than k examples all of them vote.
+Probabilities are the vote shares of the k nearest training examples, each vote weighted
+by ``1 + cosine`` (``weights="similarity"``, the default, so that ties between classes go
+to the nearer examples: with one example per class it is the nearest neighbour) or
+equal (``weights="uniform"``). With fewer than k examples all of them vote.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from anytask.heads.base import BaseHead
 @HEADS.register("knn", reference="Cover & Hart 1967, doi:10.1109/TIT.1967.1053964",
                 summary="k nearest neighbours (cosine), vote shares as probabilities")
 class KNN(BaseHead):
-    def __init__(self, *, n_neighbors: int = 5, weights: str = "uniform") -> None:
+    def __init__(self, *, n_neighbors: int = 5, weights: str = "similarity") -> None:
         self.n_neighbors = n_neighbors
         self.weights = weights
 

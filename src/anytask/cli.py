@@ -1,0 +1,257 @@
+"""The ``anytask`` command: thin subcommands over the library (parse, validate, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from anytask.errors import AnytaskError
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _params(pairs: list[str] | None) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AnytaskError(f"--param takes key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _read_texts(args) -> list[str]:
+    if getattr(args, "text", None):
+        return list(args.text)
+    if not args.input:
+        raise AnytaskError("give texts with --text (repeatable) or --input FILE (.jsonl, .csv or .txt)")
+    path = Path(args.input)
+    if path.suffix.lower() == ".txt":
+        from anytask.data.files import _decode
+
+        if not path.is_file():
+            raise AnytaskError(f"input file {path} does not exist")
+        return [line for line in _decode(path).splitlines() if line.strip()]
+    from anytask.data.files import read_table
+
+    # inputs need no label: name the text column twice so only it is required
+    return list(read_table(path, text_column=args.text_column, label_column=args.text_column).X)
+
+
+# -- subcommands -----------------------------------------------------------------------------------
+def cmd_list(args) -> None:
+    from anytask.backbones import BACKBONES
+    from anytask.heads import HEADS
+
+    sections = [("backbone", BACKBONES), ("head", HEADS)]
+    if args.markdown:
+        print("| kind | name | what it is | reference |\n|---|---|---|---|")
+        for kind, reg in sections:
+            for e in reg.entries():
+                print(f"| {kind} | `{e.name}` | {e.summary} | {e.reference} |")
+        return
+    for kind, reg in sections:
+        print(f"{kind}s:")
+        for e in reg.entries():
+            print(f"  {e.name:<14} {e.summary}\n  {'':<14} [{e.reference}]")
+
+
+def cmd_embed(args) -> None:
+    import numpy as np
+
+    from anytask.backbones import Embedder, create_backbone
+
+    texts = _read_texts(args)
+    embedder = Embedder(create_backbone(args.backbone), cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                        progress=True)
+    X = embedder.embed(texts)
+    if args.out:
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.save(buf, X)
+        _write_atomic(Path(args.out), buf.getvalue())
+        print(f"wrote {X.shape[0]} x {X.shape[1]} embeddings to {args.out}")
+    else:
+        for text, vec in zip(texts, X):
+            print(json.dumps({"text": text, "embedding": [round(float(v), 6) for v in vec]}))
+
+
+def cmd_fit(args) -> None:
+    from anytask import io
+    from anytask.classifier import TextClassifier
+    from anytask.data import read_table
+
+    data = read_table(args.data, text_column=args.text_column, label_column=args.label_column)
+    clf = TextClassifier(backbone=args.backbone, head=args.head, head_params=_params(args.param) or None,
+                         cache_dir=args.cache_dir)
+    start = time.perf_counter()
+    clf.fit(data.X, data.y)
+    io.save(clf, args.out)
+    print(f"fitted {args.head} on {len(data)} examples, {len(clf.classes_)} classes "
+          f"in {time.perf_counter() - start:.1f}s; saved to {args.out}")
+
+
+def cmd_predict(args) -> None:
+    from anytask import io
+
+    clf = io.load(args.model)
+    texts = _read_texts(args)
+    proba = clf.predict_proba(texts)
+    for text, p in zip(texts, proba):
+        best = int(p.argmax())
+        print(json.dumps({"text": text, "label": _jsonable(clf.classes_[best]),
+                          "probabilities": {str(c): round(float(v), 6) for c, v in zip(clf.classes_, p)}}))
+
+
+def _jsonable(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def cmd_bench(args) -> None:
+    from anytask.bench import prepare_tasks, run_bench
+    from anytask.bench.report import markdown, plot
+
+    start = time.perf_counter()
+    tasks = [t for t in args.tasks.split(",") if t]
+    heads = [h for h in args.heads.split(",") if h]
+    from anytask.heads import HEADS
+
+    for h in heads:
+        HEADS.get(h)
+    seeds = list(range(args.seeds))
+    embedder = None
+    if any(not (t.startswith("sklearn:")) for t in tasks):
+        from anytask.backbones import Embedder, create_backbone
+
+        embedder = Embedder(create_backbone(args.backbone), cache_dir=args.cache_dir, progress=not args.no_progress)
+    data_root = args.data_root
+    prepared, stats = prepare_tasks(tasks, data_root=data_root, shots=args.shots, seeds=seeds,
+                                    max_test=args.max_test, embedder=embedder, progress=not args.no_progress)
+    results = run_bench(prepared, heads, args.shots, seeds,
+                        backbone=args.backbone if embedder else None,
+                        backbone_identity=embedder.backbone.identity if embedder else None,
+                        cache_dir=args.cache_dir, progress=not args.no_progress)
+    results["max_test"] = args.max_test
+    results["embedding"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}
+    results["wall_seconds"] = round(time.perf_counter() - start, 2)
+    results["command"] = "anytask " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = Path(args.out)
+    _write_atomic(out, (json.dumps(results, indent=1) + "\n").encode())
+    table = markdown(results)
+    _write_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n" + table).encode())
+    plot(results, out.with_suffix(".png"))
+    print(table)
+    print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in {results['wall_seconds']:.1f}s")
+
+
+def cmd_demo(args) -> None:
+    from anytask.demo import run_demo
+
+    run_demo(Path(args.out), backbone=args.backbone, cache_dir=args.cache_dir)
+
+
+# -- parser -----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anytask", description="One frozen backbone, any number of tasks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def backbone_opts(sp):
+        sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, or hf:<folder>")
+        sp.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ANYTASK_CACHE_DIR "
+                        "or ~/.cache/anytask)")
+
+    sp = sub.add_parser("list", help="backbones and heads, with their papers")
+    sp.add_argument("--markdown", action="store_true", help="print the README's method table")
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("embed", help="embed texts with a frozen backbone")
+    backbone_opts(sp)
+    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
+    sp.add_argument("--text", action="append", help="a text to embed (repeatable)")
+    sp.add_argument("--text-column", default="text")
+    sp.add_argument("--out", help="write an (N, D) .npy file instead of JSON lines")
+    sp.add_argument("--no-cache", action="store_true")
+    sp.set_defaults(func=cmd_embed)
+
+    sp = sub.add_parser("fit", help="fit a head on labelled texts and save the classifier folder")
+    backbone_opts(sp)
+    sp.add_argument("--data", required=True, help=".jsonl or .csv with text and label columns")
+    sp.add_argument("--head", default="linear_probe")
+    sp.add_argument("--param", action="append", metavar="KEY=VALUE", help="head parameter (repeatable)")
+    sp.add_argument("--text-column", default="text")
+    sp.add_argument("--label-column", default="label")
+    sp.add_argument("--out", required=True, help="folder to save the fitted classifier in")
+    sp.set_defaults(func=cmd_fit)
+
+    sp = sub.add_parser("predict", help="predict labels with a saved classifier")
+    sp.add_argument("--model", required=True, help="folder written by anytask fit")
+    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
+    sp.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    sp.add_argument("--text-column", default="text")
+    sp.set_defaults(func=cmd_predict)
+
+    sp = sub.add_parser("bench", help="tasks x heads x shots x seeds, baseline in the same run")
+    backbone_opts(sp)
+    sp.add_argument("--data-root", default=os.environ.get("ANYTASK_DATA_ROOT"),
+                    help="folder of <task>/{train,test}.jsonl (default $ANYTASK_DATA_ROOT)")
+    sp.add_argument("--tasks", required=True, help="comma-separated: folders of the data root, sklearn:digits, "
+                    "sklearn:wine, sklearn:breast_cancer, synthetic:topics")
+    sp.add_argument("--heads", default="linear_probe", help="comma-separated head names (linear_probe is always run)")
+    sp.add_argument("--shots", type=_int_list, default=[4, 8, 16], help="examples per class, e.g. 4,8,16")
+    sp.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    sp.add_argument("--max-test", type=int, default=1000, help="test rows per task (same rows for every run)")
+    sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("demo", help="a two-minute tour on data the project makes itself")
+    backbone_opts(sp)
+    sp.add_argument("--out", default="anytask-demo", help="folder for the demo's plot and saved model")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except AnytaskError as e:
+        print(f"anytask {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
