@@ -8,11 +8,13 @@ Saving goes through :mod:`anytask.io` (``config.json`` + ``model.safetensors``).
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
@@ -20,7 +22,7 @@ from torch import Tensor
 from anytask.errors import AnytaskError
 
 
-def check_features(X, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
+def check_features(X, *, name: str = "X", n_features: int | None = None, owner: str = "this head") -> np.ndarray:
     """A finite float32 (N, D) array, or an error saying what is wrong and how to fix it."""
     if X is None:
         raise AnytaskError(f"{name} is None; pass an (n_samples, n_features) array of embeddings")
@@ -36,25 +38,28 @@ def check_features(X, *, name: str = "X", n_features: int | None = None) -> np.n
                                "(anytask.TextClassifier does this for you)")
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as e:
+        except TypeError as e:
+            raise TypeError(f"{name} is not numeric: {e}") from e
+        except ValueError as e:
             raise AnytaskError(f"{name} is not numeric: {e}") from e
     if arr.dtype.kind == "c":
-        raise AnytaskError(f"{name} is complex; heads take real-valued features")
+        raise AnytaskError(f"Complex data not supported: {name} is complex; heads take real-valued features")
     if arr.ndim != 2:
-        raise AnytaskError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
-                           "reshape a single sample with x.reshape(1, -1)")
+        raise AnytaskError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}. Reshape your "
+                           "data: a single sample with x.reshape(1, -1)")
     if arr.shape[0] == 0:
         raise AnytaskError(f"{name} is empty (0 samples); a head needs at least one example per class")
     if arr.shape[1] == 0:
-        raise AnytaskError(f"{name} has 0 features; pass embeddings with at least one dimension")
-    arr = arr.astype(np.float32, copy=False)
+        raise AnytaskError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required; "
+                           "pass embeddings with at least one dimension")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise AnytaskError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                            "drop or impute those rows before fitting or predicting")
     if n_features is not None and arr.shape[1] != n_features:
-        raise AnytaskError(f"{name} has {arr.shape[1]} features, but this head was fitted on {n_features}; "
-                           "embed inputs with the same backbone the head was fitted with")
+        raise AnytaskError(f"{name} has {arr.shape[1]} features, but {owner} is expecting {n_features} features "
+                           "as input (the width it was fitted on); embed inputs with the same backbone")
     return arr
 
 
@@ -66,10 +71,13 @@ class BaseHead(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         X = check_features(X)
         if y is None:
-            raise AnytaskError("y is None; pass one label per row of X")
+            raise AnytaskError(f"{type(self).__name__} requires y to be passed, but the target y is None; "
+                               "pass one label per row of X")
         y = np.asarray(y)
-        if y.ndim != 1:
-            y = np.ravel(y) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it was raveled",
+                          DataConversionWarning, stacklevel=2)
+            y = np.ravel(y)
         if y.ndim != 1:
             raise AnytaskError(f"y must be 1-D (one label per sample), got shape {y.shape}")
         if len(y) != len(X):
@@ -86,7 +94,7 @@ class BaseHead(ClassifierMixin, BaseEstimator):
 
     def _validate_for_predict(self, X) -> Tensor:
         check_is_fitted(self, "classes_")
-        return torch.from_numpy(check_features(X, n_features=self.n_features_in_))
+        return torch.from_numpy(check_features(X, n_features=self.n_features_in_, owner=type(self).__name__))
 
     def predict_proba(self, X) -> np.ndarray:
         logits = self._logits(self._validate_for_predict(X))
@@ -97,7 +105,8 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # -- what subclasses implement -------------------------------------------------------------
     @abstractmethod

@@ -32,7 +32,7 @@ class Centroid(BaseHead):
         self.prototypes_ = normalize(class_means(X, y, len(self.classes_)), dim=-1)  # (C, D)
 
     def _logits(self, X: Tensor) -> Tensor:
-        return self.scale * normalize(X, dim=-1) @ self.prototypes_.T  # (N, C)
+        return self.scale * normalize(X.double(), dim=-1) @ self.prototypes_.double().T  # (N, C)
 
     def _tensors(self) -> dict[str, Tensor]:
         return {"prototypes": self.prototypes_}

@@ -9,6 +9,7 @@ does), so the two agree to optimisation tolerance; a test checks it.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -51,11 +52,12 @@ class LinearProbe(BaseHead):
             return loss
 
         opt.step(closure)
+        self.n_iter_ = np.array([opt.state[opt._params[0]].get("n_iter", 0)])
         self.coef_ = W.detach().float()
         self.intercept_ = b.detach().float()
 
     def _logits(self, X: Tensor) -> Tensor:
-        z = X @ self.coef_.T + self.intercept_  # (N, n_out)
+        z = X.double() @ self.coef_.double().T + self.intercept_.double()  # (N, n_out)
         return torch.cat([torch.zeros_like(z), z], dim=1) if z.shape[1] == 1 else z
 
     def _tensors(self) -> dict[str, Tensor]:

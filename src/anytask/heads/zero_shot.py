@@ -92,7 +92,7 @@ class ZeroShot(BaseHead):
         self.prototypes_ = normalize(proto, dim=-1)  # (C, D)
 
     def _logits(self, X: Tensor) -> Tensor:
-        return self.scale * normalize(X, dim=-1) @ self.prototypes_.T  # (N, C)
+        return self.scale * normalize(X.double(), dim=-1) @ self.prototypes_.double().T  # (N, C)
 
     def _tensors(self) -> dict[str, Tensor]:
         return {"prototypes": self.prototypes_, "label_prototypes": self.label_prototypes_}
