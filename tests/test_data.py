@@ -60,7 +60,6 @@ def test_data_root_layout_and_close_match_suggestion(tmp_path):
 
 def test_k_shot_is_balanced_deterministic_and_per_class_stable():
     y = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 3)
-    idx = k_shot_indices(y, 4, seed=7) if False else None
     with pytest.warns(UserWarning, match="fewer than 4"):
         idx = k_shot_indices(y, 4, seed=7)
     counts = {c: int((y[idx] == c).sum()) for c in "abc"}
@@ -88,3 +87,10 @@ def test_shared_data_root_reads_every_task(shared_text):
     assert len(names) == 11
     train, test = load_task(shared_text, "trec")
     assert len(train) == 5452 and set(train.y) == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+
+
+def test_unicode_line_separators_inside_strings_stay_in_the_text(tmp_path):
+    path = tmp_path / "u.jsonl"
+    rows = [{"text": "one\u2028two\x85three", "label": "a"}, {"text": "b", "label": "c"}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    assert read_table(path).X[0] == "one\u2028two\x85three"

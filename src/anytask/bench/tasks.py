@@ -45,7 +45,7 @@ def _raw(name: str, data_root: str | Path | None) -> tuple[LabeledData, LabeledD
     return load_task(data_root, name)
 
 
-def test_indices(name: str, n: int, max_test: int | None) -> np.ndarray:
+def eval_indices(name: str, n: int, max_test: int | None) -> np.ndarray:
     if max_test is None or n <= max_test:
         return np.arange(n)
     return np.sort(np.random.default_rng(task_seed(name, "test")).choice(n, size=max_test, replace=False))
@@ -57,7 +57,7 @@ def prepare_tasks(names, *, data_root=None, shots=(4,), seeds=(0,), max_test: in
     tasks, stats = [], {"texts_embedded": 0, "embed_seconds": 0.0}
     for name in tqdm(names, desc="load tasks", disable=not progress, leave=False):
         train, test = _raw(name, data_root)
-        test = test.subset(test_indices(name, len(test), max_test))
+        test = test.subset(eval_indices(name, len(test), max_test))
         if not train.is_text:
             tasks.append(Task(name, np.asarray(train.X, np.float32), train.y, np.asarray(test.X, np.float32),
                               test.y, is_text=False))

@@ -61,7 +61,8 @@ def read_table(path: str | os.PathLike, *, text_column: str = "text", label_colu
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         rows = []
-        for lineno, line in enumerate(content.splitlines(), 1):
+        # split on "\n" only: str.splitlines() would also break at U+2028, U+0085, ... inside strings
+        for lineno, line in enumerate(content.split("\n"), 1):
             if not line.strip():
                 continue
             try:
