@@ -176,6 +176,13 @@ def cmd_bench(args) -> None:
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in {results['wall_seconds']:.1f}s")
 
 
+def cmd_serve(args) -> None:
+    from anytask.serve import serve
+
+    serve(host=args.host, port=args.port, home=args.home, backbone=args.backbone, token=args.token,
+          read_only=args.read_only, dev=args.dev, cache_dir=args.cache_dir)
+
+
 def cmd_demo(args) -> None:
     from anytask.demo import run_demo
 
@@ -235,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("serve", help="HTTP service: many tasks on one backbone (FastAPI)")
+    backbone_opts(sp)
+    sp.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--home", required=True, help="folder for the task registry and heads")
+    sp.add_argument("--token", default=None, help="bearer token for write endpoints (default $ANYTASK_TOKEN)")
+    sp.add_argument("--read-only", action="store_true", help="serve existing tasks; refuse every change")
+    sp.add_argument("--dev", action="store_true", help="local development: no token, loopback only")
+    sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("demo", help="a two-minute tour on data the project makes itself")
     backbone_opts(sp)

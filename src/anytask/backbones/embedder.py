@@ -46,23 +46,23 @@ class Embedder:
                     vectors[text] = hits[key]
         missing = [t for t in unique if t not in vectors]
         if missing:
-            computed = self._compute(missing)
-            vectors.update(zip(missing, computed))
-            if self.cache is not None:
-                self.cache.put_many([(self.cache.key(t), v) for t, v in zip(missing, computed)])
+            vectors.update(self._compute(missing))
         for i, text in enumerate(texts):
             out[i] = vectors[text]
         return out
 
-    def _compute(self, texts: list[str]) -> np.ndarray:
+    def _compute(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Embed in chunks, writing each chunk to the cache as soon as it is done."""
         step = self.batch_size * 16
-        chunks = range(0, len(texts), step)
         bar = tqdm(total=len(texts), desc=f"embed [{self.backbone.config.name}]", unit="text",
                    disable=not self.progress or len(texts) < step, leave=False)
-        parts = []
-        for start in chunks:
+        computed: dict[str, np.ndarray] = {}
+        for start in range(0, len(texts), step):
             part = texts[start : start + step]
-            parts.append(self.backbone.embed(part, batch_size=self.batch_size).numpy())
+            X = self.backbone.embed(part, batch_size=self.batch_size).numpy()  # (n, D)
+            if self.cache is not None:
+                self.cache.put_many([(self.cache.key(t), v) for t, v in zip(part, X)])
+            computed.update(zip(part, X))
             bar.update(len(part))
         bar.close()
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return computed

@@ -1,0 +1,234 @@
+"""The HTTP service: every endpoint and error path, durability across restarts and kill -9."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from anytask.errors import AnytaskError  # noqa: E402
+from anytask.serve import build_app  # noqa: E402
+from anytask.serve.service import Limits  # noqa: E402
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SPORTS = ["the match ended in a draw", "the striker scored a goal", "the team won the cup", "a great tennis final"]
+FOOD = ["bake the bread for an hour", "the soup needs more salt", "fresh basil in the sauce", "a cake with cream"]
+
+
+def examples(n=4):
+    return [{"text": t, "label": "sports"} for t in SPORTS[:n]] + [{"text": t, "label": "food"} for t in FOOD[:n]]
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def client(home):
+    app = build_app(home, backbone="tiny", token=TOKEN, limits=Limits(max_body_bytes=50_000, max_texts=8,
+                                                                        max_tasks=5))
+    with TestClient(app) as c:
+        yield c
+
+
+def create(client, name="topics", **extra):
+    return client.post("/v1/tasks", json={"name": name, "examples": examples(), **extra}, headers=AUTH)
+
+
+def test_task_lifecycle(client):
+    assert client.get("/healthz").json() == {"status": "ok", "backbone": "tiny", "tasks": 0}
+    r = create(client, head="centroid")
+    assert r.status_code == 201, r.text
+    info = r.json()
+    assert info["classes"] == ["food", "sports"] and info["n_examples"] == 8 and info["version"] == 1
+    assert [t["name"] for t in client.get("/v1/tasks").json()["tasks"]] == ["topics"]
+    assert client.get("/v1/tasks/topics").json()["head"] == "centroid"
+    r = client.post("/v1/tasks/topics/predict", json={"texts": ["the striker scored a goal", "the soup needs more salt"]})
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert [p["label"] for p in preds] == ["sports", "food"]
+    assert abs(sum(preds[0]["probabilities"].values()) - 1) < 1e-6
+    r = client.post("/v1/tasks/topics/examples", json={"examples": [{"text": "what a day", "label": "weather"},
+                                                                     {"text": "rain all day", "label": "weather"}]},
+                    headers=AUTH)
+    assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["classes"] == ["food", "sports", "weather"]
+    assert client.delete("/v1/tasks/topics", headers=AUTH).status_code == 204
+    assert client.get("/v1/tasks/topics").status_code == 404
+
+
+def test_default_head_works_and_multi_task_predict_shares_one_encoder_pass(client):
+    assert create(client, "a").status_code == 201
+    assert client.get("/v1/tasks/a").json()["head"] == "zero_shot"
+    assert create(client, "b", head="linear_probe").status_code == 201
+    before = client.get("/metrics").text
+    r = client.post("/v1/predict", json={"tasks": ["a", "b"], "texts": ["a cake with cream", "the team won"]})
+    assert r.status_code == 200
+    assert set(r.json()["results"]) == {"a", "b"}
+    assert all(len(v["predictions"]) == 2 for v in r.json()["results"].values())
+    after = client.get("/metrics").text
+
+    def encoded(text):
+        return int(next(ln for ln in text.splitlines() if ln.startswith("anytask_encoder_texts_total")).split()[1])
+
+    assert encoded(after) - encoded(before) == 2  # two texts, one pass, for both tasks
+
+
+@pytest.mark.parametrize("headers, status, message", [
+    ({}, 401, "missing bearer token"),
+    ({"Authorization": "Bearer nope-nope-nope"}, 403, "wrong token"),
+    ({"Authorization": "Basic abc"}, 401, "missing bearer token"),
+])
+def test_writes_need_the_token(client, headers, status, message):
+    r = client.post("/v1/tasks", json={"name": "x", "examples": examples()}, headers=headers)
+    assert r.status_code == status and message in r.json()["detail"]
+    assert client.get("/v1/tasks").json()["tasks"] == []
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"name": "x", "examples": [{"text": "a", "label": "one"}, {"text": "b", "label": "one"}]}, 400, "only one class"),
+    ({"name": "../../etc", "examples": examples()}, 400, "invalid task name"),
+    ({"name": "x", "examples": examples(), "head": "centriod"}, 400, "Did you mean 'centroid'"),
+    ({"name": "x", "examples": examples(), "head": "knn", "params": {"k": 3}}, 400, "bad parameters"),
+    ({"name": "x", "examples": []}, 422, "examples"),
+    ({"name": "x", "examples": [{"text": "", "label": "a"}, {"text": "b", "label": "c"}]}, 422, "text"),
+    ({"name": "x", "examples": [{"text": "  ", "label": "a"}, {"text": "b", "label": "c"}]}, 400, "blank"),
+    ({"name": "x", "examples": examples(), "surprise": 1}, 422, "surprise"),
+    ({"name": "x"}, 422, "examples"),
+])
+def test_bad_create_requests_get_4xx_and_leave_nothing(client, home, body, status, message):
+    r = client.post("/v1/tasks", json=body, headers=AUTH)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    assert client.get("/v1/tasks").json()["tasks"] == []
+    assert not any((home / "heads").iterdir())
+
+
+def test_other_error_paths(client):
+    assert create(client).status_code == 201
+    assert create(client).status_code == 409
+    r = client.post("/v1/tasks", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert client.post("/v1/tasks/nope/predict", json={"texts": ["a"]}).status_code == 404
+    assert client.post("/v1/predict", json={"tasks": ["topics", "nope"], "texts": ["a"]}).status_code == 404
+    assert client.post("/v1/tasks/topics/predict", json={"texts": []}).status_code == 422
+    r = client.post("/v1/tasks/topics/predict", json={"texts": ["a"] * 9})
+    assert r.status_code == 400 and "limit is 8" in r.json()["detail"]
+    r = client.post("/v1/tasks/topics/predict", json={"texts": ["x" * 60_000]})
+    assert r.status_code == 413
+    assert client.delete("/v1/tasks/nope", headers=AUTH).status_code == 404
+    assert client.post("/v1/tasks/nope/examples", json={"examples": examples()}, headers=AUTH).status_code == 404
+    for i in range(4):
+        assert create(client, f"t{i}").status_code == 201
+    r = create(client, "one-too-many")
+    assert r.status_code == 400 and "limit of 5 tasks" in r.json()["detail"]
+
+
+def test_read_only_and_dev_modes(home):
+    with pytest.raises(AnytaskError, match="refusing to start without a token"):
+        build_app(home, backbone="tiny")
+    with TestClient(build_app(home, backbone="tiny", dev=True)) as c:
+        assert create(c).status_code == 201  # no token needed in dev mode
+    with TestClient(build_app(home, backbone="tiny", read_only=True)) as c:
+        r = c.delete("/v1/tasks/topics", headers=AUTH)
+        assert r.status_code == 403 and "read-only" in r.json()["detail"]
+        assert c.post("/v1/tasks/topics/predict", json={"texts": ["goal"]}).status_code == 200
+    from anytask.serve import serve
+
+    with pytest.raises(AnytaskError, match="loopback"):
+        serve(host="0.0.0.0", home=home, backbone="tiny", dev=True)
+
+
+def test_tasks_survive_a_restart(home):
+    with TestClient(build_app(home, backbone="tiny", token=TOKEN)) as c:
+        create(c, head="linear_probe")
+        before = c.post("/v1/tasks/topics/predict", json={"texts": ["a goal", "salt"]}).json()
+    with TestClient(build_app(home, backbone="tiny", token=TOKEN)) as c:
+        assert c.post("/v1/tasks/topics/predict", json={"texts": ["a goal", "salt"]}).json() == before
+
+
+def test_openapi_documents_the_stable_paths(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ["/healthz", "/v1/tasks", "/v1/tasks/{name}", "/v1/tasks/{name}/examples", "/v1/tasks/{name}/predict",
+              "/v1/predict"]:
+        assert p in paths
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(home: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "ANYTASK_TOKEN": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "anytask.cli", "serve", "--backbone", "tiny", "--home", str(home),
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import httpx
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def test_acknowledged_tasks_survive_kill_9(home):
+    import httpx
+
+    port = _free_port()
+    proc = _start(home, port)
+    acknowledged, stop = [], threading.Event()
+
+    def writer():
+        i = 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/v1/tasks", json={"name": f"task-{i}", "examples": examples()})
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 201:
+                    acknowledged.append(f"task-{i}")
+                i += 1
+
+    threads = [threading.Thread(target=writer) for _ in range(1)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert acknowledged, "no task was created before the kill"
+    proc = _start(home, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            names = {t["name"] for t in c.get("/v1/tasks").json()["tasks"]}
+            assert set(acknowledged) <= names
+            for name in acknowledged:
+                r = c.post(f"/v1/tasks/{name}/predict", json={"texts": ["the striker scored a goal"]})
+                assert r.status_code == 200, (name, r.text)
+            # nothing half-created: every listed task predicts, and no orphan head folder is left
+            for name in names:
+                assert c.post(f"/v1/tasks/{name}/predict", json={"texts": ["x y"]}).status_code == 200
+        versions = {p.parent.name for p in (home / "heads").glob("*/v*")}
+        assert versions == names
+    finally:
+        proc.kill()
+        proc.wait()
