@@ -69,8 +69,8 @@ def test_task_lifecycle(client):
 
 def test_default_head_works_and_multi_task_predict_shares_one_encoder_pass(client):
     assert create(client, "a").status_code == 201
-    assert client.get("/v1/tasks/a").json()["head"] == "zero_shot"
-    assert create(client, "b", head="linear_probe").status_code == 201
+    assert client.get("/v1/tasks/a").json()["head"] == "linear_probe"
+    assert create(client, "b", head="zero_shot").status_code == 201
     before = client.get("/metrics").text
     r = client.post("/v1/predict", json={"tasks": ["a", "b"], "texts": ["a cake with cream", "the team won"]})
     assert r.status_code == 200

@@ -18,7 +18,9 @@ from anytask.heads import HEADS, create_head
 from anytask.serve.batching import DynamicBatcher
 from anytask.serve.store import TaskInfo, TaskStore
 
-DEFAULT_HEAD = "zero_shot"
+# The best head on the few-shot benchmark averaged over 4-64 examples per class
+# (benchmarks/spine/few_shot.md); zero_shot is better at 4 or fewer per class: ask for it by name.
+DEFAULT_HEAD = "linear_probe"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""Bounded load test of ``anytask serve`` on loopback: throughput and p50/p99 latency.
+
+    python benchmarks/serve/load.py --out benchmarks/serve/load.json
+
+Starts the server (MiniLM, a fresh home and a fresh embedding cache, so every text is
+embedded for real), registers 10 tasks, then for 1, 8 and 32 concurrent clients sends a
+fixed number of ``POST /v1/predict`` requests (one new text each, predicted for all 10
+tasks; each phase also stops after --max-seconds). The baseline, measured in the same
+run on the same kind of texts: offline batch embedding with the library's Embedder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "load-test-token"
+
+
+def texts_and_tasks(n_texts: int):
+    from anytask.data import k_shot_indices, load_task, make_topic_task, task_seed
+
+    root = ROOT.parent / "shared" / "data" / "text"
+    tasks = {}
+    if (root / "ag_news").is_dir():
+        names = ["sst2", "rotten_tomatoes", "sms_spam", "youtube", "ag_news", "dbpedia", "subj", "trec",
+                 "financial_phrasebank", "imdb"]
+        for name in names:
+            train, _ = load_task(root, name)
+            idx = k_shot_indices(train.y, 8, task_seed(name, 8, 0))
+            tasks[name] = [{"text": train.X[i][:2000], "label": str(train.y[i])} for i in idx]
+        pool = list(dict.fromkeys(list(load_task(root, "ag_news")[1].X) + list(load_task(root, "dbpedia")[1].X)))
+        source = "ag_news + dbpedia test texts; tasks: 10 shared text tasks, 8 examples per class"
+    else:
+        train, test = make_topic_task(200)
+        for i in range(10):
+            tasks[f"topics-{i}"] = [{"text": t, "label": str(y)} for t, y in zip(train.X[i::10], train.y[i::10])]
+        pool = list(dict.fromkeys(test.X))
+        source = "synthetic topics"
+    return pool[:n_texts], tasks, source
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def phase(url: str, tasks: list[str], texts: list[str], clients: int, max_seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    queue = list(reversed(texts))
+    start = time.perf_counter()
+
+    async def client(http: httpx.AsyncClient):
+        nonlocal errors
+        while queue and time.perf_counter() - start < max_seconds:
+            text = queue.pop()
+            t0 = time.perf_counter()
+            r = await http.post("/v1/predict", json={"tasks": tasks, "texts": [text]})
+            latencies.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=clients)) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    wall = time.perf_counter() - start
+    lat = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
+            "requests_per_second": round(len(latencies) / wall, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "mean_ms": round(float(lat.mean()), 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    p.add_argument("--max-seconds", type=float, default=60)
+    p.add_argument("--out", default=str(ROOT / "benchmarks/serve/load.json"))
+    args = p.parse_args()
+
+    levels = [1, 8, 32]
+    texts, tasks, source = texts_and_tasks(args.requests * (len(levels) + 1))
+    scratch = Path(tempfile.mkdtemp(prefix="anytask-load-"))
+    port = free_port()
+    env = {**os.environ, "ANYTASK_TOKEN": TOKEN, "ANYTASK_CACHE_DIR": str(scratch / "cache")}
+    server = subprocess.Popen([sys.executable, "-m", "anytask.cli", "serve", "--home", str(scratch / "home"),
+                               "--port", str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300) as c:
+            for name, examples in tasks.items():
+                r = c.post("/v1/tasks", json={"name": name, "examples": examples, "head": "linear_probe"})
+                r.raise_for_status()
+        names = list(tasks)
+        results = []
+        chunks = [texts[i * args.requests : (i + 1) * args.requests] for i in range(len(levels) + 1)]
+        asyncio.run(phase(url, names, chunks[0][:20], 1, args.max_seconds))  # warm-up
+        for level, chunk in zip(levels, chunks[1:]):
+            results.append(asyncio.run(phase(url, names, chunk, level, args.max_seconds)))
+            print(results[-1], flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    # baseline: offline batch embedding of texts of the same kind, same process, cold cache
+    from anytask.backbones import Embedder, get_backbone
+
+    offline_texts = chunks[0]
+    t0 = time.perf_counter()
+    Embedder(get_backbone("minilm"), use_cache=False).embed(offline_texts)
+    offline = len(offline_texts) / (time.perf_counter() - t0)
+    for r in results:
+        r["fraction_of_offline_throughput"] = round(r["requests_per_second"] / offline, 3)
+    out = {"command": "python benchmarks/serve/load.py " + " ".join(sys.argv[1:]), "texts": source,
+           "tasks_per_request": len(names), "texts_per_request": 1,
+           "offline_batch_embedding_texts_per_second": round(offline, 1), "levels": results}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
