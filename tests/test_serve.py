@@ -100,6 +100,8 @@ def test_writes_need_the_token(client, headers, status, message):
     ({"name": "../../etc", "examples": examples()}, 400, "invalid task name"),
     ({"name": "x", "examples": examples(), "head": "centriod"}, 400, "Did you mean 'centroid'"),
     ({"name": "x", "examples": examples(), "head": "knn", "params": {"k": 3}}, 400, "bad parameters"),
+    ({"name": "x", "examples": examples(), "head": "linear_probe", "params": {"C": -1}}, 400, "C must be > 0"),
+    ({"name": "x", "examples": examples(), "head": "knn", "params": {"n_neighbors": "many"}}, 400, "cannot fit"),
     ({"name": "x", "examples": []}, 422, "examples"),
     ({"name": "x", "examples": [{"text": "", "label": "a"}, {"text": "b", "label": "c"}]}, 422, "text"),
     ({"name": "x", "examples": [{"text": "  ", "label": "a"}, {"text": "b", "label": "c"}]}, 400, "blank"),

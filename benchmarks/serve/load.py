@@ -6,7 +6,7 @@ Starts the server (MiniLM, a fresh home and a fresh embedding cache, so every te
 embedded for real), registers 10 tasks, then for 1, 8 and 32 concurrent clients sends a
 fixed number of ``POST /v1/predict`` requests (one new text each, predicted for all 10
 tasks; each phase also stops after --max-seconds). The baseline, measured in the same
-run on the same kind of texts: offline batch embedding with the library's Embedder.
+run on the same texts: offline batch embedding with the library's Embedder (no cache).
 """
 
 from __future__ import annotations
@@ -87,11 +87,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
     p.add_argument("--max-seconds", type=float, default=60)
+    p.add_argument("--repeats", type=int, default=3, help="rounds over all concurrency levels")
     p.add_argument("--out", default=str(ROOT / "benchmarks/serve/load.json"))
     args = p.parse_args()
 
     levels = [1, 8, 32]
-    texts, tasks, source = texts_and_tasks(args.requests * (len(levels) + 1))
+    texts, tasks, source = texts_and_tasks(args.requests * (len(levels) * args.repeats + 1))
     scratch = Path(tempfile.mkdtemp(prefix="anytask-load-"))
     port = free_port()
     env = {**os.environ, "ANYTASK_TOKEN": TOKEN, "ANYTASK_CACHE_DIR": str(scratch / "cache")}
@@ -110,12 +111,13 @@ def main() -> None:
                 r = c.post("/v1/tasks", json={"name": name, "examples": examples, "head": "linear_probe"})
                 r.raise_for_status()
         names = list(tasks)
-        results = []
-        chunks = [texts[i * args.requests : (i + 1) * args.requests] for i in range(len(levels) + 1)]
+        runs = []
+        chunks = [texts[i * args.requests : (i + 1) * args.requests] for i in range(len(texts) // args.requests)]
         asyncio.run(phase(url, names, chunks[0][:20], 1, args.max_seconds))  # warm-up
-        for level, chunk in zip(levels, chunks[1:]):
-            results.append(asyncio.run(phase(url, names, chunk, level, args.max_seconds)))
-            print(results[-1], flush=True)
+        plan = [level for _ in range(args.repeats) for level in levels]
+        for level, chunk in zip(plan, chunks[1:]):
+            runs.append(asyncio.run(phase(url, names, chunk, level, args.max_seconds)))
+            print(runs[-1], flush=True)
     finally:
         server.terminate()
         server.wait(30)
@@ -123,15 +125,25 @@ def main() -> None:
     # baseline: offline batch embedding of texts of the same kind, same process, cold cache
     from anytask.backbones import Embedder, get_backbone
 
-    offline_texts = chunks[0]
+    embedder = Embedder(get_backbone("minilm"), use_cache=False)
+    embedder.embed(chunks[0][:64])  # warm-up, as the server had
+    offline_texts = [t for chunk in chunks[1 : len(plan) + 1] for t in chunk]  # the texts the phases served
     t0 = time.perf_counter()
-    Embedder(get_backbone("minilm"), use_cache=False).embed(offline_texts)
+    embedder.embed(offline_texts)
     offline = len(offline_texts) / (time.perf_counter() - t0)
-    for r in results:
-        r["fraction_of_offline_throughput"] = round(r["requests_per_second"] / offline, 3)
+    results = []
+    for level in levels:
+        mine = [r for r in runs if r["clients"] == level]
+        row = {"clients": level, "repeats": len(mine), "errors": sum(r["errors"] for r in mine)}
+        for key in ("requests_per_second", "p50_ms", "p99_ms"):
+            values = [r[key] for r in mine]
+            row[key] = {"mean": round(float(np.mean(values)), 1), "std": round(float(np.std(values)), 1)}
+        row["fraction_of_offline_throughput"] = round(row["requests_per_second"]["mean"] / offline, 3)
+        results.append(row)
     out = {"command": "python benchmarks/serve/load.py " + " ".join(sys.argv[1:]), "texts": source,
            "tasks_per_request": len(names), "texts_per_request": 1,
-           "offline_batch_embedding_texts_per_second": round(offline, 1), "levels": results}
+           "offline_batch_embedding_texts_per_second": round(offline, 1), "levels": results,
+           "runs": runs}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
 

@@ -129,7 +129,7 @@ class Backbone(nn.Module, ABC):
         with torch.no_grad():
             return self.forward_tokens(inputs), inputs["attention_mask"]
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> Tensor:
         """Pooled embeddings ``(N, D)``, batched by length for speed; no cache (see Embedder)."""
         texts = check_texts(texts)
         out = torch.empty(len(texts), self.config.dim)

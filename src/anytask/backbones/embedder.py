@@ -21,7 +21,7 @@ class Embedder:
     """``Embedder(backbone, cache_dir=None, use_cache=True).embed(texts) -> np.ndarray (N, D)``."""
 
     def __init__(self, backbone: Backbone, *, cache_dir: str | os.PathLike | None = None,
-                 use_cache: bool = True, batch_size: int = 64, progress: bool = False) -> None:
+                 use_cache: bool = True, batch_size: int = 32, progress: bool = False) -> None:
         self.backbone = backbone
         self.batch_size = batch_size
         self.progress = progress

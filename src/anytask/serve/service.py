@@ -99,12 +99,14 @@ class TaskService:
             return False
 
     def _fit(self, head: str, params: dict, X: np.ndarray, labels: list):
-        try:
-            model = self._build_head(head, params)
-        except TypeError as e:
-            raise AnytaskError(f"bad parameters for head {head!r}: {e}") from None
+        model = self._build_head(head, params)
         y = np.asarray([str(v) for v in labels], dtype=object)
-        return model.fit(X, y)
+        try:
+            return model.fit(X, y)
+        except AnytaskError:
+            raise
+        except (TypeError, ValueError) as e:  # a parameter of the wrong type or range
+            raise AnytaskError(f"cannot fit head {head!r} with parameters {params}: {e}") from None
 
     async def add_examples(self, name: str, texts: list[str], labels: list) -> TaskInfo:
         self.check_texts(texts, limit=self.limits.max_examples, what="examples")
@@ -138,8 +140,8 @@ class TaskService:
             raise AnytaskError("tasks is empty; name at least one task")
         if len(tasks) > self.limits.max_tasks_per_predict:
             raise AnytaskError(f"{len(tasks)} tasks in one request; the limit is {self.limits.max_tasks_per_predict}")
-        infos = [await asyncio.to_thread(self.store.get, t) for t in dict.fromkeys(tasks)]
-        heads = [await asyncio.to_thread(self._head, info) for info in infos]
+        infos = await asyncio.to_thread(self.store.get_many, list(dict.fromkeys(tasks)))
+        heads = await asyncio.to_thread(lambda: [self._head(info) for info in infos])
         X = await self.batcher.embed(texts)
         out = {}
         for info, head in zip(infos, heads):
