@@ -94,15 +94,33 @@ ERRORS = {400: {"model": Error}, 401: {"model": Error}, 403: {"model": Error}, 4
 
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over the limit (by header, and while streaming)."""
+    """Pure ASGI middleware: refuse bodies over the limit (by header, and while streaming) and
+    count requests and their time per route and status for ``/metrics``."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, metrics: dict) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+
+        async def send_counted(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._limited(scope, receive, send_counted)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            key = f'{scope["method"]} {route} {status[0]}'
+            self.metrics[f"requests|{key}"] += 1
+            self.metrics[f"seconds|{key}"] += time.perf_counter() - start
+
+    async def _limited(self, scope, receive, send):
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             return await _too_large(self.max_bytes, send)
@@ -172,15 +190,6 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         return JSONResponse({"detail": f"invalid request: {problems}"}, status_code=422)
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        key = f'{request.method} {getattr(route, "path", "unmatched")} {response.status_code}'
-        metrics[f"requests|{key}"] += 1
-        metrics[f"seconds|{key}"] += time.perf_counter() - start
-        return response
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -232,7 +241,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         out = await service.predict(body.tasks, body.texts)
         return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
 
-    app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
     return app
 
 
