@@ -47,3 +47,21 @@ def blobs():
     X = (centers[y_idx] + rng.normal(size=(60, 16))).astype(np.float32)
     labels = np.array(["zebra", "apple", "mango"], dtype=object)
     return X, labels[y_idx]
+
+
+@pytest.fixture(scope="session")
+def tiny_concepts(tmp_path_factory, tiny):
+    """A concept model over the tiny backbone, trained in seconds on the synthetic topic texts."""
+    from anytask import io
+    from anytask.concepts import ConceptModel, SAEConfig, build_vocabulary, name_concepts, top_activating, train_sae
+    from anytask.data import make_topic_task
+
+    train, test = make_topic_task(100)
+    texts = list(train.X) + list(test.X)
+    X = tiny.embed(texts).numpy()
+    sae, _ = train_sae(X, SAEConfig(dim=32, expansion=2, l1=1e-3, epochs=10, batch_size=128,
+                                    backbone=tiny.identity), progress=False)
+    vocab = build_vocabulary(texts, min_count=2)
+    names, scores = name_concepts(sae, vocab, tiny.embed(vocab).numpy())
+    model = ConceptModel(sae, names, scores, top_activating(sae, X, texts))
+    return io.save(model, tmp_path_factory.mktemp("concepts") / "tiny-concepts")

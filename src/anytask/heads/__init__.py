@@ -12,6 +12,7 @@ from anytask.heads import linear_probe  # noqa: E402,F401
 from anytask.heads import centroid  # noqa: E402,F401
 from anytask.heads import knn  # noqa: E402,F401
 from anytask.heads import zero_shot  # noqa: E402,F401
+from anytask.heads import concept_bottleneck  # noqa: E402,F401
 
 from anytask.heads.base import BaseHead, check_features  # noqa: E402
 
