@@ -81,3 +81,22 @@ def test_demo_runs_on_the_tiny_backbone(tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_on_minilm(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+
+
+def test_explain_prints_concepts_and_writes_html(tmp_path, capsys, tiny_concepts):
+    from anytask.data import make_topic_task
+
+    train, _ = make_topic_task(10)
+    data = _write(tmp_path / "train.jsonl", [{"text": t, "label": y} for t, y in zip(train.X, train.y)])
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--head", "concept_bottleneck",
+                 "--param", f"concepts={tiny_concepts}", "--param", "l1=0.0001", "--out", str(tmp_path / "m")]) == 0
+    assert main(["explain", "--model", str(tmp_path / "m"), "--text", "the match was won", "--top", "3",
+                 "--html", str(tmp_path / "cards.html")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["label"] in set(train.y) and 1 <= len(out["concepts"]) <= 3
+    page = (tmp_path / "cards.html").read_text()
+    assert "the match was won" in page and out["concepts"][0]["name"] in page
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--head", "centroid", "--out",
+                 str(tmp_path / "c")]) == 0
+    assert main(["explain", "--model", str(tmp_path / "c"), "--text", "x"]) == 2
+    assert "not a concept-bottleneck classifier" in capsys.readouterr().err

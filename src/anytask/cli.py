@@ -7,26 +7,11 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from anytask.errors import AnytaskError
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from anytask.io import write_file_atomic
 
 
 def _int_list(text: str) -> list[int]:
@@ -102,7 +87,7 @@ def cmd_embed(args) -> None:
 
         buf = _io.BytesIO()
         np.save(buf, X)
-        _write_atomic(Path(args.out), buf.getvalue())
+        write_file_atomic(Path(args.out), buf.getvalue())
         print(f"wrote {X.shape[0]} x {X.shape[1]} embeddings to {args.out}")
     else:
         for text, vec in zip(texts, X):
@@ -169,12 +154,36 @@ def cmd_bench(args) -> None:
     results["wall_seconds"] = round(time.perf_counter() - start, 2)
     results["command"] = "anytask " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = Path(args.out)
-    _write_atomic(out, (json.dumps(results, indent=1) + "\n").encode())
+    write_file_atomic(out, (json.dumps(results, indent=1) + "\n").encode())
     table = markdown(results)
-    _write_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n" + table).encode())
+    write_file_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n" + table).encode())
     plot(results, out.with_suffix(".png"))
     print(table)
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in {results['wall_seconds']:.1f}s")
+
+
+def cmd_explain(args) -> None:
+    from anytask import io
+    from anytask.classifier import TextClassifier
+    from anytask.heads.concept_bottleneck import ConceptBottleneck
+
+    clf = io.load(args.model)
+    head = clf.head_ if isinstance(clf, TextClassifier) else None
+    if not isinstance(head, ConceptBottleneck):
+        raise AnytaskError(f"{args.model} is not a concept-bottleneck classifier; fit one with "
+                           "anytask fit --head concept_bottleneck")
+    texts = _read_texts(args)
+    explanations = head.explain(clf.embed(texts), top=args.top)
+    for text, e in zip(texts, explanations):
+        print(json.dumps({"text": text, "label": _jsonable(e.label), "probability": round(e.probability, 4),
+                          "concepts": [{"name": c.name, "index": c.index, "contribution": round(c.contribution, 4),
+                                        "activation": round(c.activation, 4), "weight": round(c.weight, 4)}
+                                       for c in e.concepts]}))
+    if args.html:
+        from anytask.concepts.report import explanation_html, write_html
+
+        page = explanation_html(texts, explanations, head.concept_model(), title=f"anytask explain: {args.model}")
+        print(f"wrote {write_html(args.html, page)}", file=sys.stderr)
 
 
 def cmd_serve(args) -> None:
@@ -229,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--text", action="append", help="a text to classify (repeatable)")
     sp.add_argument("--text-column", default="text")
     sp.set_defaults(func=cmd_predict)
+
+    sp = sub.add_parser("explain", help="prediction plus the named concepts behind it (concept_bottleneck)")
+    sp.add_argument("--model", required=True, help="folder written by anytask fit --head concept_bottleneck")
+    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
+    sp.add_argument("--text", action="append", help="a text to explain (repeatable)")
+    sp.add_argument("--text-column", default="text")
+    sp.add_argument("--top", type=int, default=5, help="concepts per prediction")
+    sp.add_argument("--html", help="also write concept cards to this HTML file")
+    sp.set_defaults(func=cmd_explain)
 
     sp = sub.add_parser("bench", help="tasks x heads x shots x seeds, baseline in the same run")
     backbone_opts(sp)

@@ -83,6 +83,24 @@ def write_folder_atomic(dest: str | os.PathLike, files: dict[str, bytes | Path])
     return dest
 
 
+def write_file_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write one file via a temporary file and a rename: readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save(obj: Any, path: str | os.PathLike) -> Path:
     """Save ``obj`` (a head, a classifier, ...) as a folder at ``path``."""
     from anytask import __version__
