@@ -119,3 +119,26 @@ def test_concept_bottleneck_explains_and_l1_makes_it_sparse(tiny_concepts, tiny)
         create_head("concept_bottleneck", concepts=str(tiny_concepts)).fit(np.ones((4, 8)), [0, 1, 0, 1])
     with pytest.raises(AnytaskError, match="trained on 'tiny'"):
         create_head("concept_bottleneck", concepts=str(tiny_concepts), backbone="minilm").fit(X, train.y)
+
+
+@pytest.mark.minilm
+def test_shipped_minilm_concepts_match_the_installed_backbone(minilm):
+    model = load_concept_model("minilm")
+    assert model.dim == 384 and model.backbone == minilm.identity
+    assert len(set(model.names)) > 100  # many distinct names, not one word for everything
+    X = minilm.embed(["The striker scored twice in the final.", "Shares fell after the earnings report."]).numpy()
+    A = model.activations(X)
+    assert A.shape == (2, model.sae.config.n_latents) and (A > 0).any(1).all()
+
+
+@pytest.mark.minilm
+def test_concept_bottleneck_on_minilm_names_sensible_concepts(minilm):
+    from anytask.data import make_topic_task
+
+    train, test = make_topic_task(30)
+    head = create_head("concept_bottleneck", backbone="minilm")
+    X = minilm.embed(list(train.X)).numpy()
+    head.fit(X, train.y)
+    assert np.mean(head.predict(minilm.embed(list(test.X)).numpy()) == test.y) > 0.8
+    e = head.explain(minilm.embed(["The goalkeeper saved a penalty in the cup final."]).numpy())[0]
+    assert e.label == "sports" and e.concepts

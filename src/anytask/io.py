@@ -68,6 +68,7 @@ def write_folder_atomic(dest: str | os.PathLike, files: dict[str, bytes | Path])
             with open(target, "rb+") as f:
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a saved model is an ordinary folder
         old = None
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
