@@ -234,3 +234,29 @@ def test_acknowledged_tasks_survive_kill_9(home):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_concurrent_writers_leave_a_consistent_registry(client, home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make(i):  # four distinct tasks and four racing for the same name
+        return create(client, f"task-{i}" if i < 4 else "contested").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(make, range(8)))
+    assert codes[:4] == [201] * 4
+    assert sorted(codes[4:]) == [201, 409, 409, 409]
+    names = {t["name"] for t in client.get("/v1/tasks").json()["tasks"]}
+    assert names == {"task-0", "task-1", "task-2", "task-3", "contested"}
+    assert {p.parent.name for p in (home / "heads").glob("*/v*")} == names
+    for name in names:
+        assert client.post(f"/v1/tasks/{name}/predict", json={"texts": ["a goal"]}).status_code == 200
+
+
+def test_racing_creates_cannot_pass_the_task_limit(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: create(client, f"race-{i}").status_code, range(8)))
+    assert codes.count(201) == 5 and codes.count(400) == 3
+    assert len(client.get("/v1/tasks").json()["tasks"]) == 5

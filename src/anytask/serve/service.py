@@ -7,6 +7,7 @@ the library's registry, the durable store); ``app.py`` only maps HTTP to these c
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ class TaskService:
             raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
         X = await self.batcher.embed(texts)
         model = await asyncio.to_thread(self._fit, head, params, X, labels)
-        return await asyncio.to_thread(self.store.create, name, head, params, self.backbone, model, texts, labels)
+        return await asyncio.to_thread(functools.partial(self.store.create, max_tasks=self.limits.max_tasks),
+                                       name, head, params, self.backbone, model, texts, labels)
 
     def _exists(self, name: str) -> bool:
         try:

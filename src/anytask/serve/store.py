@@ -148,11 +148,14 @@ class TaskStore:
         return io.load(self.head_path(info.name, info.version))
 
     # -- writes ---------------------------------------------------------------------------------
-    def create(self, name: str, head_name: str, head_params: dict, backbone: str, head, texts, labels) -> TaskInfo:
+    def create(self, name: str, head_name: str, head_params: dict, backbone: str, head, texts, labels,
+               *, max_tasks: int | None = None) -> TaskInfo:
         check_name(name)
-        with self._write_lock:
+        with self._write_lock:  # checks and writes under one lock: racing creates cannot pass a limit
             if self._conn.execute("SELECT 1 FROM tasks WHERE name = ?", (name,)).fetchone():
                 raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
+            if max_tasks is not None and self.count() >= max_tasks:
+                raise AnytaskError(f"the server holds its limit of {max_tasks} tasks; delete one first")
             io.save(head, self.head_path(name, 1))
             now = time.time()
             classes = [str(c) for c in head.classes_]
