@@ -8,8 +8,6 @@ is checked again before the loaded classifier embeds anything.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
@@ -41,14 +39,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return embedder.embed(texts)
 
     def _make_head(self):
-        from anytask.heads import create_head, HEADS
+        from anytask.heads import create_head_for
 
-        params = dict(self.head_params or {})
-        accepted = inspect.signature(HEADS.get(self.head)).parameters
-        for key, value in (("backbone", self.backbone), ("cache_dir", self.cache_dir)):
-            if key in accepted:  # label-embedding heads embed with the same backbone
-                params.setdefault(key, value)
-        return create_head(self.head, **params)
+        return create_head_for(self.head, self.backbone, self.cache_dir, **(self.head_params or {}))
 
     def fit(self, X, y):
         if X is None or len(X) == 0:

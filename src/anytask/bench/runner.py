@@ -17,21 +17,18 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
-from anytask.heads import HEADS, create_head
+from anytask.heads import HEADS, create_head_for, needs_backbone
 
 BASELINE = "linear_probe"
 
 
 def _head_for(name: str, task, backbone: str | None, cache_dir: str | None):
+    if needs_backbone(name) and not task.is_text:
+        return None  # heads that embed label text or read backbone concepts need a text task
     params = {}
-    accepted = inspect.signature(HEADS.get(name)).parameters
-    if "backbone" in accepted:
-        if not task.is_text:
-            return None  # label-text heads need a text task
-        params.update(backbone=backbone, cache_dir=cache_dir)
-    if "descriptions" in accepted and task.descriptions:
+    if "descriptions" in inspect.signature(HEADS.get(name)).parameters and task.descriptions:
         params["descriptions"] = task.descriptions
-    return create_head(name, **params)
+    return create_head_for(name, backbone, cache_dir, **params)
 
 
 def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbone_identity: str | None = None,

@@ -29,4 +29,23 @@ def create_head(name: str, **params) -> BaseHead:
         raise AnytaskError(f"bad parameters for head {name!r}: {e}. Valid parameters: {valid}") from None
 
 
-__all__ = ["HEADS", "BaseHead", "check_features", "create_head"]
+def needs_backbone(name: str) -> bool:
+    """Whether a head embeds text itself or reads backbone-specific weights (zero_shot, concepts)."""
+    import inspect
+
+    return "backbone" in inspect.signature(HEADS.get(name)).parameters
+
+
+def create_head_for(name: str, backbone: str | None, cache_dir: str | None = None, **params) -> BaseHead:
+    """A head for features of ``backbone``: heads that need the backbone are told which one."""
+    if needs_backbone(name):
+        if params.setdefault("backbone", backbone) != backbone:
+            from anytask.errors import AnytaskError
+
+            raise AnytaskError(f"head parameter backbone={params['backbone']!r} contradicts the features' "
+                               f"backbone {backbone!r}; leave it out")
+        params.setdefault("cache_dir", cache_dir)
+    return create_head(name, **params)
+
+
+__all__ = ["HEADS", "BaseHead", "check_features", "create_head", "create_head_for", "needs_backbone"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anytask.errors import AnytaskError
-from anytask.heads import HEADS, create_head
+from anytask.heads import HEADS, create_head_for
 from anytask.serve.batching import DynamicBatcher
 from anytask.serve.store import TaskInfo, TaskStore
 
@@ -68,12 +68,7 @@ class TaskService:
         return params
 
     def _build_head(self, head: str, params: dict):
-        import inspect
-
-        extra = {}
-        if "backbone" in inspect.signature(HEADS.get(head)).parameters:
-            extra = {"backbone": self.backbone, "cache_dir": self.cache_dir}
-        return create_head(head, **params, **extra)
+        return create_head_for(head, self.backbone, self.cache_dir, **params)
 
     # -- tasks ------------------------------------------------------------------------------------
     async def create_task(self, name: str, texts: list[str], labels: list, head: str | None,
