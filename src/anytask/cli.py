@@ -186,6 +186,45 @@ def cmd_explain(args) -> None:
         print(f"wrote {write_html(args.html, page)}", file=sys.stderr)
 
 
+def cmd_stream(args) -> None:
+    from anytask.continual import METHODS, make_stream, run_stream
+    from anytask.continual.report import stream_markdown, stream_plot
+
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in METHODS:
+            raise AnytaskError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    runs = []
+    for order in args.orders.split(","):
+        if order not in ("forward", "reverse"):
+            raise AnytaskError(f"unknown order {order!r}; use forward and/or reverse")
+        for seed in range(args.seeds):
+            tasks = make_stream(args.stream, data_root=args.data_root, seed=seed, reverse=order == "reverse")
+            for method in methods:
+                run = run_stream(method, tasks, seed=seed, batch_size=args.batch_size, progress=not args.no_progress,
+                                 **({"window": args.window, "sensitivity": args.sensitivity,
+                                     "patience": args.patience} if method in ("tame", "oracle") else {}))
+                run["order"] = order
+                runs.append(run)
+                line = f"{args.stream} {order} seed {seed} {method:<9} avg acc {run['average_accuracy']:.3f}"
+                if "boundaries" in run:
+                    b = run["boundaries"]
+                    line += (f"  experts {run['experts']}, boundaries found {b['found']}/{len(b['true'])}, "
+                             f"false alarms {b['false_alarms']}, detected at {b['detected']} (true {b['true']})")
+                print(line, flush=True)
+    results = {"stream": args.stream, "methods": methods, "seeds": args.seeds, "orders": args.orders.split(","),
+               "batch_size": args.batch_size, "runs": runs,
+               "command": "anytask " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    print(stream_markdown(results))
+    if args.out:
+        out = Path(args.out)
+        write_file_atomic(out, (json.dumps(results, indent=1) + "\n").encode())
+        write_file_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n"
+                                                   + stream_markdown(results)).encode())
+        stream_plot(results, out.with_suffix(".png"))
+        print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+
+
 def cmd_serve(args) -> None:
     from anytask.serve import serve
 
@@ -261,6 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("stream", help="continual learning on a task stream: TAME vs baselines")
+    sp.add_argument("--stream", default="synthetic", help="synthetic, text, split-mnist or permuted-mnist")
+    sp.add_argument("--data-root", default=None, help="the shared data folder (for text and MNIST streams)")
+    sp.add_argument("--methods", default="tame,oracle,finetune,replay,ewc")
+    sp.add_argument("--seeds", type=int, default=3)
+    sp.add_argument("--orders", default="forward", help="forward and/or reverse, comma-separated")
+    sp.add_argument("--batch-size", type=int, default=32)
+    sp.add_argument("--window", type=int, default=20)
+    sp.add_argument("--sensitivity", type=float, default=3.0)
+    sp.add_argument("--patience", type=int, default=2)
+    sp.add_argument("--out", help="result JSON; .md and .png are written beside it")
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(func=cmd_stream)
 
     sp = sub.add_parser("serve", help="HTTP service: many tasks on one backbone (FastAPI)")
     backbone_opts(sp)

@@ -1,0 +1,80 @@
+"""Run a stream through a learner: accuracy on every task seen after each task, boundaries, memory."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from anytask.continual.baselines import EWC, FineTune, Replay
+from anytask.continual.experts import ExpertLearner
+
+METHODS = ("tame", "oracle", "finetune", "replay", "ewc")
+
+
+def make_learner(method: str, *, n_tasks: int, seed: int, buffer_size: int = 200, **params):
+    if method in ("tame", "oracle"):
+        return ExpertLearner(buffer_size=buffer_size, seed=seed, **params)
+    if method == "finetune":
+        return FineTune(seed=seed)
+    if method == "replay":  # the same memory TAME's buffers hold when it finds every task
+        return Replay(memory=buffer_size * n_tasks, seed=seed)
+    if method == "ewc":
+        return EWC(seed=seed)
+    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def boundary_stats(true_starts: list[int], detected: list[int], total: int) -> dict:
+    """Delay of the first detection after each true boundary; every other detection is a false alarm."""
+    ends = true_starts[1:] + [total + 1]
+    delays, matched = [], set()
+    for start, end in zip(true_starts, ends):
+        hits = [d for d in detected if start <= d < end]
+        if hits:
+            delays.append(hits[0] - start)
+            matched.add(hits[0])
+    return {"true": true_starts, "detected": detected, "found": len(delays), "missed": len(true_starts) - len(delays),
+            "mean_delay_batches": round(float(np.mean(delays)), 2) if delays else None,
+            "false_alarms": len([d for d in detected if d not in matched])}
+
+
+def run_stream(method: str, tasks, *, seed: int = 0, batch_size: int = 32, progress: bool = False,
+               **params) -> dict:
+    names = list(dict.fromkeys(t.name for t in tasks))
+    learner = make_learner(method, n_tasks=len(names), seed=seed, **params)
+    use_ids = method in ("oracle", "ewc")
+    matrix, starts, batches = [], [], 0
+    start_time = time.perf_counter()
+    for task in tqdm(tasks, desc=method, disable=not progress, leave=False):
+        starts.append(batches + 1)
+        for i in range(0, len(task.X_train), batch_size):
+            learner.partial_fit(task.X_train[i : i + batch_size], task.y_train[i : i + batch_size],
+                                task=task.name if use_ids else None)
+            batches += 1
+        if hasattr(learner, "selector_"):
+            learner.selector_ = None  # refit the router on the buffers for this evaluation
+        row = {}
+        for t in {t.name: t for t in tasks}.values():
+            if t.name in [x.name for x in tasks[: len(matrix) + 1]]:
+                pred = learner.predict(t.X_test, task=t.name if method == "oracle" else None)
+                row[t.name] = float(np.mean(pred == t.y_test))
+        matrix.append(row)
+    learner.finish()
+    final = {t.name: float(np.mean(learner.predict(t.X_test, task=t.name if method == "oracle" else None) == t.y_test))
+             for t in {t.name: t for t in tasks}.values()}
+    best = {n: max(r.get(n, 0.0) for r in matrix) for n in names}
+    out = {"method": method, "seed": seed, "tasks": [t.name for t in tasks],
+           "final_accuracy": final, "average_accuracy": round(float(np.mean(list(final.values()))), 4),
+           "forgetting": round(float(np.mean([best[n] - final[n] for n in names[:-1]])) if len(names) > 1 else 0.0, 4),
+           "accuracy_after_each_task": matrix, "parameters": learner.n_parameters(),
+           "seconds": round(time.perf_counter() - start_time, 2)}
+    if method == "tame":
+        detected = [e["batch"] for e in learner.events_[1:]]
+        out["boundaries"] = boundary_stats(starts[1:], detected, batches)
+        out["experts"] = len(learner.experts_)
+        out["events"] = learner.events_
+        out["memory_examples"] = sum(len(b) for b in learner.buffers_)
+    if method == "replay":
+        out["memory_examples"] = len(learner.buffer_)
+    return out
