@@ -203,7 +203,8 @@ def cmd_stream(args) -> None:
             for method in methods:
                 run = run_stream(method, tasks, seed=seed, batch_size=args.batch_size, progress=not args.no_progress,
                                  **({"window": args.window, "sensitivity": args.sensitivity,
-                                     "patience": args.patience} if method in ("tame", "oracle") else {}))
+                                     "patience": args.patience, "prune": args.prune}
+                                    if method in ("tame", "oracle") else {}))
                 run["order"] = order
                 runs.append(run)
                 line = f"{args.stream} {order} seed {seed} {method:<9} avg acc {run['average_accuracy']:.3f}"
@@ -212,6 +213,9 @@ def cmd_stream(args) -> None:
                     line += (f"  experts {run['experts']}, boundaries found {b['found']}/{len(b['true'])}, "
                              f"false alarms {b['false_alarms']}, detected at {b['detected']} (true {b['true']})")
                 print(line, flush=True)
+                for i, row in enumerate(run["accuracy_after_each_task"]):
+                    seen = ", ".join(f"{name} {acc:.2f}" for name, acc in row.items())
+                    print(f"    after task {i + 1} ({run['tasks'][i]}): {seen}")
     results = {"stream": args.stream, "methods": methods, "seeds": args.seeds, "orders": args.orders.split(","),
                "batch_size": args.batch_size, "runs": runs,
                "command": "anytask " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
@@ -311,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--window", type=int, default=20)
     sp.add_argument("--sensitivity", type=float, default=3.0)
     sp.add_argument("--patience", type=int, default=2)
+    sp.add_argument("--prune", type=float, default=0.0, help="magnitude-prune experts and router to this sparsity")
     sp.add_argument("--out", help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=cmd_stream)

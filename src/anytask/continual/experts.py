@@ -70,7 +70,9 @@ class ExpertLearner(BaseEstimator):
                 self._index[label] = len(self.labels_)
                 self.labels_.append(label)
         for net in self.experts_:
-            net.grow(len(self.labels_))
+            # far below every trained output: a batch with labels an expert never learned gets a loss
+            # well outside its normal range, which is what the shift detector looks for
+            net.grow(len(self.labels_), bias_offset=-5.0)
         return np.asarray([self._index[v] for v in y.tolist()], dtype=np.int64)
 
     @property

@@ -19,15 +19,16 @@ class GrowingMLP(nn.Module):
         self.out = nn.Linear(hidden or dim, max(n_out, 1))
         torch.random.set_rng_state(g)
 
-    def grow(self, n_out: int) -> None:
+    def grow(self, n_out: int, bias_offset: float = 0.0) -> None:
+        """Add output units; they start with zero weights and the lowest existing bias plus
+        ``bias_offset`` (negative: an output never trained should not win)."""
         old = self.out
         if n_out <= old.out_features:
             return
         new = nn.Linear(old.in_features, n_out)
         with torch.no_grad():
             new.weight.zero_()
-            # an output never trained should not win: start it well below every trained one
-            new.bias.fill_(float(old.bias.min()) - 5.0 if old.out_features else 0.0)
+            new.bias.fill_(float(old.bias.min()) + bias_offset if old.out_features else 0.0)
             new.weight[: old.out_features] = old.weight
             new.bias[: old.out_features] = old.bias
         self.out = new
