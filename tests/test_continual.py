@@ -125,3 +125,12 @@ def test_stream_cli_writes_results(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "boundaries found 4/4" in text and out.with_suffix(".png").is_file()
     assert main(["stream", "--methods", "magic"]) == 2
+
+
+def test_mnist_streams_from_the_shared_data(shared_text):
+    split = make_stream("split-mnist", data_root=shared_text.parent)
+    assert [t.name for t in split] == ["digits 0/1", "digits 2/3", "digits 4/5", "digits 6/7", "digits 8/9"]
+    assert all(set(t.y_train) == {n[-3], n[-1]} for t, n in ((t, t.name) for t in split))
+    permuted = make_stream("permuted-mnist", data_root=shared_text.parent, reverse=True)
+    assert [t.name for t in permuted][0] == "permutation 4" and permuted[0].X_train.shape == (1600, 784)
+    assert not np.array_equal(permuted[0].X_train.mean(0), permuted[-1].X_train.mean(0))

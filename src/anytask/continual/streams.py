@@ -6,7 +6,8 @@
   frozen backbone: ag_news -> trec -> dbpedia -> banking77 (10 intents) -> financial_phrasebank
   -> ag_news again (recurring).
 - ``split-mnist`` / ``permuted-mnist``: the 10,000 MNIST test images of ``../shared/data/vision``
-  (pixels scaled to [0, 1]; 80/20 split per task), 5 tasks of 2 digits / 5 pixel permutations.
+  (pixels scaled to [0, 1]; 80/20 split per task), 5 tasks of 2 digits / 5 pixel permutations
+  of 2,000 images each.
 """
 
 from __future__ import annotations
@@ -93,13 +94,15 @@ def split_mnist(data_root, seed: int = 0) -> list[StreamTask]:
             for a, b in [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]]
 
 
-def permuted_mnist(data_root, seed: int = 0, n_tasks: int = 5) -> list[StreamTask]:
+def permuted_mnist(data_root, seed: int = 0, n_tasks: int = 5, n_images: int = 2000) -> list[StreamTask]:
+    """Task t sees ``n_images`` of the images (its own random draw) through pixel permutation t."""
     X, y = _mnist(data_root)
     tasks = []
     for t in range(n_tasks):
         perm = np.arange(X.shape[1]) if t == 0 else np.random.default_rng(1000 + t).permutation(X.shape[1])
-        labels = np.asarray([f"p{t}:{v}" for v in y], dtype=object)  # class-incremental over permutations
-        tasks.append(_split(X[:, perm], labels, f"permutation {t}", seed + t))
+        rows = np.random.default_rng([seed, t]).choice(len(X), size=min(n_images, len(X)), replace=False)
+        labels = np.asarray([f"p{t}:{v}" for v in y[rows]], dtype=object)  # class-incremental over permutations
+        tasks.append(_split(X[rows][:, perm], labels, f"permutation {t}", seed + t))
     return tasks
 
 
