@@ -97,6 +97,11 @@ class ExpertLearner(BaseEstimator):
 
     def _train(self, k: int, X: np.ndarray, y: np.ndarray) -> None:
         net, opt = self.experts_[k], self.optims_[k]
+        first_seen = sorted(set(y.tolist()) - self.expert_labels_[k])
+        if first_seen:  # the -5 offset marked "never learned"; learning starts from a neutral bias
+            known = sorted(self.expert_labels_[k])
+            with torch.no_grad():
+                net.out.bias[first_seen] = net.out.bias[known].mean() if known else 0.0
         self.optims_[k] = opt = self._refresh(net, opt)
         loss = cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y))
         opt.zero_grad()
@@ -109,7 +114,11 @@ class ExpertLearner(BaseEstimator):
     def _refresh(self, net, opt):
         """A grown output layer means new parameters: rebuild the optimizer when they changed."""
         if {id(p) for g in opt.param_groups for p in g["params"]} != {id(p) for p in net.parameters()}:
-            return torch.optim.Adam(net.parameters(), lr=self.lr)
+            fresh = torch.optim.Adam(net.parameters(), lr=self.lr)
+            for param in net.parameters():  # the hidden layer is unchanged: keep its Adam moments
+                if param in opt.state:
+                    fresh.state[param] = opt.state[param]
+            return fresh
         return opt
 
     def partial_fit(self, X, y, *, task=None) -> "ExpertLearner":
