@@ -26,9 +26,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.use_cache = use_cache
 
     def _embedder(self):
-        from anytask.backbones import Embedder, get_backbone
+        from anytask.backbones import get_embedder
 
-        return Embedder(get_backbone(self.backbone), cache_dir=self.cache_dir, use_cache=self.use_cache)
+        return get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
 
     def embed(self, texts) -> np.ndarray:
         embedder = self._embedder()

@@ -73,7 +73,22 @@ def get_backbone(name: str = DEFAULT_BACKBONE) -> Backbone:
         return _shared[name]
 
 
+_embedders: dict[tuple, Embedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def get_embedder(name: str = DEFAULT_BACKBONE, *, cache_dir=None, use_cache: bool = True) -> Embedder:
+    """The process-wide Embedder for a backbone and cache folder: heads and classifiers share one
+    instead of opening a new cache connection on every call."""
+    folder = str(cache_dir or default_cache_dir()) if use_cache else None
+    with _embedders_lock:
+        key = (name, folder)
+        if key not in _embedders:
+            _embedders[key] = Embedder(get_backbone(name), cache_dir=folder, use_cache=use_cache)
+        return _embedders[key]
+
+
 __all__ = [
     "BACKBONES", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
-    "create_backbone", "default_cache_dir", "get_backbone", "state_hash",
+    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "state_hash",
 ]

@@ -47,12 +47,12 @@ class ZeroShot(BaseHead):
 
     def label_embeddings(self, classes) -> np.ndarray:
         """Unit-norm embedding of each class's label text, averaged over templates ``(C, D)``."""
-        from anytask.backbones import Embedder, get_backbone
+        from anytask.backbones import get_embedder
 
         templates = list(self.templates)
         if not templates or any("{}" not in t for t in templates):
             raise AnytaskError(f"templates must each contain '{{}}' for the label, got {templates!r}")
-        embedder = Embedder(get_backbone(self.backbone), cache_dir=self.cache_dir)
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir)
         texts = [t.format(label_text(c, self.descriptions)) for c in classes for t in templates]
         E = torch.from_numpy(embedder.embed(texts)).view(len(classes), len(templates), -1)  # (C, T, D)
         return normalize(normalize(E, dim=-1).mean(1), dim=-1).numpy()
