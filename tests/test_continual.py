@@ -134,3 +134,20 @@ def test_mnist_streams_from_the_shared_data(shared_text):
     permuted = make_stream("permuted-mnist", data_root=shared_text.parent, reverse=True)
     assert [t.name for t in permuted][0] == "permutation 4" and permuted[0].X_train.shape == (1600, 784)
     assert not np.array_equal(permuted[0].X_train.mean(0), permuted[-1].X_train.mean(0))
+
+
+def test_saving_mid_stream_changes_nothing_and_keeps_held_back_batches(tmp_path):
+    tasks = make_stream("synthetic", seed=0)
+    learner = ExpertLearner(seed=0, prune=0.5)
+    t0, t1 = tasks[0], tasks[1]
+    for i in range(0, len(t0.X_train), 32):
+        learner.partial_fit(t0.X_train[i : i + 32], t0.y_train[i : i + 32])
+    learner.partial_fit(t1.X_train[:32], t1.y_train[:32])  # out of range once: held back (patience 2)
+    assert len(learner.pending_) == 1
+    params_before = learner.n_parameters()
+    loaded = io.load(io.save(learner, tmp_path / "mid"))
+    assert len(learner.pending_) == 1 and learner.n_parameters() == params_before  # not finished or pruned
+    assert len(loaded.pending_) == 1
+    np.testing.assert_array_equal(loaded.pending_[0][0], learner.pending_[0][0])
+    loaded.partial_fit(t1.X_train[32:64], t1.y_train[32:64])  # the shift is confirmed after the reload
+    assert [e["event"] for e in loaded.events_] == ["new", "new"]

@@ -44,11 +44,11 @@ def _read_texts(args) -> list[str]:
         raise AnytaskError("give texts with --text (repeatable) or --input FILE (.jsonl, .csv or .txt)")
     path = Path(args.input)
     if path.suffix.lower() == ".txt":
-        from anytask.data.files import _decode
+        from anytask.data.files import read_text_utf8
 
         if not path.is_file():
             raise AnytaskError(f"input file {path} does not exist")
-        return [line for line in _decode(path).splitlines() if line.strip()]
+        return [line for line in read_text_utf8(path).splitlines() if line.strip()]
     from anytask.data.files import read_table
 
     # inputs need no label: name the text column twice so only it is required

@@ -66,18 +66,14 @@ class ExpertLearner(BaseEstimator):
     def _encode(self, y) -> np.ndarray:
         y = np.asarray(y)
         for label in y.tolist():
-            if label not in self._index:
-                self._index[label] = len(self.labels_)
+            if label not in self._label_index:
+                self._label_index[label] = len(self.labels_)
                 self.labels_.append(label)
         for net in self.experts_:
             # far below every trained output: a batch with labels an expert never learned gets a loss
             # well outside its normal range, which is what the shift detector looks for
             net.grow(len(self.labels_), bias_offset=-5.0)
-        return np.asarray([self._index[v] for v in y.tolist()], dtype=np.int64)
-
-    @property
-    def _index(self) -> dict:
-        return self._label_index
+        return np.asarray([self._label_index[v] for v in y.tolist()], dtype=np.int64)
 
     # -- learning -----------------------------------------------------------------------------
     def _loss(self, k: int, X: np.ndarray, y: np.ndarray) -> float:
@@ -239,8 +235,9 @@ class ExpertLearner(BaseEstimator):
     def _get_state(self):
         if not getattr(self, "experts_", None):
             raise AnytaskError("nothing to save: the learner has seen no data")
-        self.finish() if self.pending_ or self.selector_ is None else None
         tensors = {}
+        for i, (Xp, yp) in enumerate(self.pending_):  # batches held back by the detector are kept too
+            tensors[f"pending{i}.X"], tensors[f"pending{i}.y"] = torch.from_numpy(Xp), torch.from_numpy(yp)
         for k, net in enumerate(self.experts_):
             tensors.update({f"expert{k}.{n}": p for n, p in net.state_dict().items()})
             tensors[f"buffer{k}.X"] = torch.from_numpy(self.buffers_[k].X[: len(self.buffers_[k])])
@@ -252,7 +249,8 @@ class ExpertLearner(BaseEstimator):
                  "expert_labels": [sorted(s) for s in self.expert_labels_], "normal": self.normal_,
                  "tasks": [[str(t), k] for t, k in self.task_ids_.items()], "events": self.events_,
                  "current": self.current_, "batches": self.batches_,
-                 "buffer_seen": [b.seen for b in self.buffers_], "history": list(self.detector_.history)}
+                 "buffer_seen": [b.seen for b in self.buffers_], "history": list(self.detector_.history),
+                 "suspicious": self.detector_.suspicious}
         return extra, tensors
 
     @classmethod
@@ -275,6 +273,9 @@ class ExpertLearner(BaseEstimator):
         learner.task_ids_ = {t: k for t, k in extra["tasks"]}
         learner.events_, learner.current_, learner.batches_ = extra["events"], extra["current"], extra["batches"]
         learner.detector_.history.extend(extra["history"])
+        learner.detector_.suspicious = int(extra.get("suspicious", 0))
+        learner.pending_ = [(tensors[f"pending{i}.X"].numpy(), tensors[f"pending{i}.y"].numpy())
+                            for i in range(sum(n.endswith(".X") and n.startswith("pending") for n in tensors))]
         if any(n.startswith("selector.") for n in tensors):
             net = GrowingMLP(learner.n_features_in_, len(learner.experts_), learner.hidden)
             net.load_state_dict({n[9:]: p for n, p in tensors.items() if n.startswith("selector.")})

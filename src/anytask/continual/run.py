@@ -39,6 +39,11 @@ def boundary_stats(true_starts: list[int], detected: list[int], total: int) -> d
             "false_alarms": len([d for d in detected if d not in matched])}
 
 
+def _accuracy(learner, task, method: str) -> float:
+    pred = learner.predict(task.X_test, task=task.name if method == "oracle" else None)
+    return float(np.mean(pred == task.y_test))
+
+
 def run_stream(method: str, tasks, *, seed: int = 0, batch_size: int = 32, progress: bool = False,
                **params) -> dict:
     names = list(dict.fromkeys(t.name for t in tasks))
@@ -46,7 +51,8 @@ def run_stream(method: str, tasks, *, seed: int = 0, batch_size: int = 32, progr
     use_ids = method in ("oracle", "ewc")
     matrix, starts, batches = [], [], 0
     start_time = time.perf_counter()
-    for task in tqdm(tasks, desc=method, disable=not progress, leave=False):
+    by_name = {t.name: t for t in tasks}  # a recurring task is evaluated on its one test set
+    for n_done, task in enumerate(tqdm(tasks, desc=method, disable=not progress, leave=False), 1):
         starts.append(batches + 1)
         for i in range(0, len(task.X_train), batch_size):
             learner.partial_fit(task.X_train[i : i + batch_size], task.y_train[i : i + batch_size],
@@ -54,15 +60,10 @@ def run_stream(method: str, tasks, *, seed: int = 0, batch_size: int = 32, progr
             batches += 1
         if hasattr(learner, "selector_"):
             learner.selector_ = None  # refit the router on the buffers for this evaluation
-        row = {}
-        for t in {t.name: t for t in tasks}.values():
-            if t.name in [x.name for x in tasks[: len(matrix) + 1]]:
-                pred = learner.predict(t.X_test, task=t.name if method == "oracle" else None)
-                row[t.name] = float(np.mean(pred == t.y_test))
-        matrix.append(row)
+        seen = dict.fromkeys(t.name for t in tasks[:n_done])
+        matrix.append({name: _accuracy(learner, by_name[name], method) for name in seen})
     learner.finish()
-    final = {t.name: float(np.mean(learner.predict(t.X_test, task=t.name if method == "oracle" else None) == t.y_test))
-             for t in {t.name: t for t in tasks}.values()}
+    final = {name: _accuracy(learner, t, method) for name, t in by_name.items()}
     best = {n: max(r.get(n, 0.0) for r in matrix) for n in names}
     out = {"method": method, "seed": seed, "tasks": [t.name for t in tasks],
            "final_accuracy": final, "average_accuracy": round(float(np.mean(list(final.values()))), 4),

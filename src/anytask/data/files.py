@@ -39,7 +39,8 @@ class LabeledData:
         return LabeledData(X, self.y[idx], self.name)
 
 
-def _decode(path: Path) -> str:
+def read_text_utf8(path: Path) -> str:
+    """A file's text, or an error naming the first byte that is not UTF-8 and how to re-encode."""
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
@@ -57,7 +58,7 @@ def read_table(path: str | os.PathLike, *, text_column: str = "text", label_colu
     path = Path(path)
     if not path.is_file():
         raise AnytaskError(f"data file {path} does not exist")
-    content = _decode(path)
+    content = read_text_utf8(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         rows = []

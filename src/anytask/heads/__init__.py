@@ -29,11 +29,15 @@ def create_head(name: str, **params) -> BaseHead:
         raise AnytaskError(f"bad parameters for head {name!r}: {e}. Valid parameters: {valid}") from None
 
 
-def needs_backbone(name: str) -> bool:
-    """Whether a head embeds text itself or reads backbone-specific weights (zero_shot, concepts)."""
+def _accepts(name: str, param: str) -> bool:
     import inspect
 
-    return "backbone" in inspect.signature(HEADS.get(name)).parameters
+    return param in inspect.signature(HEADS.get(name)).parameters
+
+
+def needs_backbone(name: str) -> bool:
+    """Whether a head embeds text itself or reads backbone-specific weights (zero_shot, concepts)."""
+    return _accepts(name, "backbone")
 
 
 def create_head_for(name: str, backbone: str | None, cache_dir: str | None = None, **params) -> BaseHead:
@@ -44,7 +48,8 @@ def create_head_for(name: str, backbone: str | None, cache_dir: str | None = Non
 
             raise AnytaskError(f"head parameter backbone={params['backbone']!r} contradicts the features' "
                                f"backbone {backbone!r}; leave it out")
-        params.setdefault("cache_dir", cache_dir)
+        if _accepts(name, "cache_dir"):
+            params.setdefault("cache_dir", cache_dir)
     return create_head(name, **params)
 
 

@@ -142,8 +142,3 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         except KeyError as e:
             raise AnytaskError(f"corrupted saved {cls.__name__}: tensor {e} is missing") from e
         return head
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

@@ -41,12 +41,11 @@ class Explanation:
                 summary="sparse (L1) linear probe over named sparse-autoencoder concepts; explain() names them")
 class ConceptBottleneck(BaseHead):
     def __init__(self, *, concepts: str = "minilm", l1: float = 1e-3, max_iter: int = 500,
-                 backbone: str | None = None, cache_dir: str | None = None) -> None:
+                 backbone: str | None = None) -> None:
         self.concepts = concepts
         self.l1 = l1
         self.max_iter = max_iter
         self.backbone = backbone
-        self.cache_dir = cache_dir  # accepted for symmetry with label-embedding heads; unused
 
     def concept_model(self):
         from anytask.concepts import load_concept_model

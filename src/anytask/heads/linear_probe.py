@@ -52,7 +52,7 @@ class LinearProbe(BaseHead):
             return loss
 
         opt.step(closure)
-        self.n_iter_ = np.array([opt.state[opt._params[0]].get("n_iter", 0)])
+        self.n_iter_ = np.array([opt.state[W].get("n_iter", 0)])
         self.coef_ = W.detach().float()
         self.intercept_ = b.detach().float()
 
