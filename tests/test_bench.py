@@ -8,7 +8,8 @@ from anytask.bench import prepare_tasks, run_bench
 from anytask.bench.report import markdown, plot, task_average
 from anytask.bench.tasks import eval_indices
 
-ROW_KEYS = {"task", "head", "shots_per_class", "seed", "accuracy", "macro_f1", "fit_seconds", "predict_seconds"}
+ROW_KEYS = {"task", "head", "shots_per_class", "seed", "accuracy", "macro_f1", "ece", "fit_seconds",
+            "predict_seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,17 @@ def test_bench_rows_always_include_the_baseline(prepared):
     assert all(r["n_test"] == 50 for r in res["results"] if r["task"] == "synthetic:topics")
     json.dumps(res)
     assert stats["texts_embedded"] > 0
+    assert all(0.0 <= r["ece"] <= 1.0 for r in res["results"])
+
+
+def test_expected_calibration_error():
+    from anytask.bench.runner import expected_calibration_error
+
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]])
+    assert expected_calibration_error(proba, np.array([True, True, True, True])) == pytest.approx(0.2875)
+    # 0.9 and 0.8 fall in different bins of 15; each bin's gap is |accuracy - confidence|
+    assert expected_calibration_error(proba, np.array([True, False, True, False])) == pytest.approx(
+        (0.1 + 0.8 + 0.4 + 0.55) / 4)
 
 
 def test_test_subset_and_shots_depend_only_on_task_shots_seed(prepared):

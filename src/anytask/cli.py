@@ -156,7 +156,9 @@ def cmd_bench(args) -> None:
     out = Path(args.out)
     write_file_atomic(out, (json.dumps(results, indent=1) + "\n").encode())
     table = markdown(results)
-    write_file_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n" + table).encode())
+    calibration = markdown(results, "ece") if all("ece" in r for r in results["results"]) else ""
+    write_file_atomic(out.with_suffix(".md"), (f"Command: `{results['command']}`\n\n" + table
+                                               + (f"\nCalibration, {calibration}" if calibration else "")).encode())
     plot(results, out.with_suffix(".png"))
     print(table)
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in {results['wall_seconds']:.1f}s")

@@ -22,6 +22,17 @@ from anytask.heads import HEADS, create_head_for, needs_backbone
 BASELINE = "linear_probe"
 
 
+def expected_calibration_error(proba: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE: |accuracy - confidence| per equal-width confidence bin, weighted by bin size."""
+    conf = proba.max(axis=1)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        members = which == b
+        total += members.sum() * abs(correct[members].mean() - conf[members].mean())
+    return float(total / len(conf))
+
+
 def _head_for(name: str, task, backbone: str | None, cache_dir: str | None):
     if needs_backbone(name) and not task.is_text:
         return None  # heads that embed label text or read backbone concepts need a text task
@@ -56,12 +67,14 @@ def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbo
                     t0 = time.perf_counter()
                     head.fit(X, y)
                     t1 = time.perf_counter()
-                    pred = head.predict(task.X_test)
+                    proba = head.predict_proba(task.X_test)
+                    pred = head.classes_[np.argmax(proba, axis=1)]
                     t2 = time.perf_counter()
                     rows.append({
                         "task": task.name, "head": name, "shots_per_class": int(k), "seed": int(seed),
                         "accuracy": float(np.mean(pred == task.y_test)),
                         "macro_f1": float(f1_score(task.y_test, pred, average="macro")),
+                        "ece": expected_calibration_error(proba, pred == task.y_test),
                         "fit_seconds": round(t1 - t0, 6), "predict_seconds": round(t2 - t1, 6),
                         "n_train": int(len(idx)), "n_test": int(len(task.y_test)),
                     })
