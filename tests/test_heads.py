@@ -9,7 +9,7 @@ from anytask import io
 from anytask.errors import AnytaskError
 from anytask.heads import HEADS, create_head
 
-ARRAY_HEADS = ["linear_probe", "centroid", "knn"]
+ARRAY_HEADS = ["linear_probe", "centroid", "knn", "icl"]
 
 
 @pytest.fixture
