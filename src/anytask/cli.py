@@ -60,7 +60,9 @@ def cmd_list(args) -> None:
     from anytask.backbones import BACKBONES
     from anytask.heads import HEADS
 
-    sections = [("backbone", BACKBONES), ("head", HEADS)]
+    from anytask.merging import MERGES
+
+    sections = [("backbone", BACKBONES), ("head", HEADS), ("merge", MERGES)]
     if args.markdown:
         print("| kind | name | what it is | reference |\n|---|---|---|---|")
         for kind, reg in sections:
@@ -162,6 +164,14 @@ def cmd_bench(args) -> None:
     plot(results, out.with_suffix(".png"))
     print(table)
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in {results['wall_seconds']:.1f}s")
+
+
+def cmd_merge(args) -> None:
+    from anytask.merging import merge_folders, read_config
+
+    config = read_config(args.config)
+    out = merge_folders(config, args.out_dir, progress=not args.no_progress)
+    print(f"merged {len(config.models)} model(s) into {out} with {config.method}; load it as backbone hf:{out}")
 
 
 def cmd_explain(args) -> None:
@@ -306,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("merge", help="merge fine-tuned copies of a backbone in weight space (YAML config)")
+    sp.add_argument("config", help="YAML: base, models (path, weight), method, parameters, seed")
+    sp.add_argument("out_dir", help="output backbone folder (written atomically)")
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(func=cmd_merge)
 
     sp = sub.add_parser("stream", help="continual learning on a task stream: TAME vs baselines")
     sp.add_argument("--stream", default="synthetic", help="synthetic, text, split-mnist or permuted-mnist")
