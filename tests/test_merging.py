@@ -95,35 +95,6 @@ def test_bad_models_and_parameters_are_clear_errors():
         merge_state_dicts(base, tuned, method="tie")
 
 
-@pytest.fixture(scope="module")
-def bert_folders(tmp_path_factory):
-    """A tiny BERT with MiniLM's tokenizer, and two perturbed copies (as fine-tuned checkpoints)."""
-    from safetensors.torch import load_file, save_file
-    from transformers import BertConfig, BertModel
-
-    from anytask.backbones.hf import minilm_path
-
-    root = tmp_path_factory.mktemp("bert")
-    src = minilm_path()
-    torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                 intermediate_size=64, max_position_embeddings=128))
-    base = root / "base"
-    model.save_pretrained(base, safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(src / name, base / name)
-    folders = [base]
-    for i in range(2):
-        tuned = root / f"tuned{i}"
-        shutil.copytree(base, tuned)
-        g = torch.Generator().manual_seed(i + 1)
-        sd = load_file(str(base / "model.safetensors"))
-        sd = {k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in sd.items()}
-        save_file(sd, str(tuned / "model.safetensors"), metadata={"format": "pt"})
-        folders.append(tuned)
-    return folders
-
-
 def test_merge_cli_writes_a_loadable_backbone(bert_folders, tmp_path):
     from safetensors.torch import load_file
 

@@ -1,0 +1,186 @@
+"""Fine-tune a copy of a backbone on one task, standard or linearised, to make task vectors.
+
+The classifier head is frozen and built from the *pre-trained* encoder's embeddings of the
+label names, as task-arithmetic papers freeze CLIP's zero-shot head, so a task vector is the
+whole difference a task made. Two modes:
+
+* standard: all encoder weights train (AdamW), ``tau = theta_t - theta_0``;
+* linearised (tangent task arithmetic, Ortiz-Jimenez et al. 2023,
+  https://arxiv.org/abs/2305.12827, card 40): the model is its first-order Taylor expansion
+  around the pre-trained weights, ``f_lin(x; theta) = f(x; theta_0) + J_theta f(x; theta_0)
+  (theta - theta_0)``, computed with ``torch.func.jvp``; only ``theta - theta_0`` trains, so
+  task vectors live in the tangent space. PyTorch's fused scaled-dot-product attention has
+  no forward-mode derivative, so the encoder is loaded with the "eager" attention path.
+
+The source folder and any loaded backbone are never modified: the encoder is a fresh copy
+read from disk. The output is the source folder with ``model.safetensors`` replaced by
+``theta_0 + tau`` (every key kept, so ``anytask merge`` and ``hf:`` loading work) plus
+``finetune.json`` (mode, task, steps, the training curve). A linearised checkpoint must be
+evaluated with :class:`Linearized` around its base (``finetune.json`` records it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, jvp
+
+from anytask.errors import AnytaskError
+
+
+def load_encoder(folder: str | Path):
+    """A trainable copy of the encoder in ``folder`` (eager attention) and its tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise AnytaskError(f"{folder} is not a model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
+    return model, tokenizer
+
+
+def pooled(hidden: Tensor, mask: Tensor) -> Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return F.normalize((hidden * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+
+
+class Linearized(nn.Module):
+    """``f(x; theta_0) + J f(x; theta_0) delta``: only ``delta`` (zeros at the start) trains."""
+
+    def __init__(self, encoder: nn.Module, train_embeddings: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False)
+        self.names = [n for n, _ in encoder.named_parameters() if train_embeddings or "embeddings" not in n]
+        self.base = {n: p.detach() for n, p in encoder.named_parameters()}
+        self.delta = nn.ParameterList(nn.Parameter(torch.zeros_like(self.base[n])) for n in self.names)
+
+    def forward(self, **inputs) -> Tensor:
+        fixed = {n: p for n, p in self.base.items() if n not in self.names}
+
+        def f(*trainable):
+            return functional_call(self.encoder, {**fixed, **dict(zip(self.names, trainable))},
+                                   kwargs=inputs).last_hidden_state
+
+        out, tangent = jvp(f, tuple(self.base[n] for n in self.names), tuple(self.delta))
+        return out + tangent
+
+    def task_vector(self) -> dict[str, Tensor]:
+        return {n: d.detach().clone() for n, d in zip(self.names, self.delta)}
+
+
+def label_head(encoder: nn.Module, tokenizer, label_names: list[str]) -> Tensor:
+    """(C, D) unit vectors: the pre-trained encoder's embeddings of the label names (frozen)."""
+    enc = tokenizer(label_names, padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        return pooled(encoder(**enc).last_hidden_state, enc["attention_mask"])
+
+
+def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str], out: str | Path, *,
+             linearized: bool = False, steps: int = 100, lr: float = 2e-5, batch_size: int = 32,
+             max_length: int = 64, logit_scale: float = 20.0, train_embeddings: bool = False,
+             seed: int = 0, progress: bool = True) -> dict:
+    """Train on (texts, labels) with labels indexing ``label_names``; write the checkpoint to ``out``."""
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+
+    from anytask.io import write_folder_atomic
+
+    labels = np.asarray(labels)
+    if len(texts) != len(labels) or not len(texts):
+        raise AnytaskError(f"{len(texts)} texts and {len(labels)} labels: pass one label per text, at least one")
+    if labels.min() < 0 or labels.max() >= len(label_names):
+        raise AnytaskError(f"labels must index label_names (0..{len(label_names) - 1}); got {labels.min()}..{labels.max()}")
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    encoder, tokenizer = load_encoder(folder)
+    head = label_head(encoder, tokenizer, label_names)
+    if linearized:
+        model = Linearized(encoder, train_embeddings)
+        params = list(model.delta)
+    else:
+        for n, p in encoder.named_parameters():
+            p.requires_grad_(train_embeddings or "embeddings" not in n)
+        model = encoder
+        params = [p for p in encoder.parameters() if p.requires_grad]
+    model.train() if not linearized else model.eval()  # the linear model has no dropout to turn on
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
+    gen = np.random.default_rng(seed)
+    y_all = torch.as_tensor(labels, dtype=torch.long)
+    history, start = [], time.perf_counter()
+    for step in tqdm(range(1, steps + 1), desc="linearised" if linearized else "fine-tune", disable=not progress):
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, step / max(1, steps // 10)) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        idx = gen.choice(len(texts), size=min(batch_size, len(texts)), replace=False)
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt")
+        hidden = model(**enc) if linearized else model(**enc).last_hidden_state
+        logits = logit_scale * pooled(hidden, enc["attention_mask"]) @ head.T
+        loss = F.cross_entropy(logits, y_all[idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.perf_counter() - start, 2)})
+    base_sd = load_file(str(folder / "model.safetensors"))
+    if linearized:
+        tau = model.task_vector()
+    else:
+        trained = dict(encoder.named_parameters())
+        tau = {n: (trained[n].detach() - base_sd[n]) for n in trained if n in base_sd}
+    merged = {k: (v + tau[k].to(v.dtype) if k in tau else v).contiguous() for k, v in base_sd.items()}
+    info = {"source": str(folder), "linearized": linearized, "steps": steps, "lr": lr, "batch_size": batch_size,
+            "max_length": max_length, "logit_scale": logit_scale, "train_embeddings": train_embeddings,
+            "seed": seed, "label_names": list(label_names), "history": history}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        weights = Path(scratch) / "model.safetensors"
+        save_file(merged, str(weights), metadata={"format": "pt"})
+        files: dict[str, bytes | Path] = {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
+                                          if p.is_file() and p.name not in ("model.safetensors", "finetune.json")}
+        files["model.safetensors"] = weights
+        files["finetune.json"] = json.dumps(info, indent=1).encode()
+        write_folder_atomic(out, files)
+    return info
+
+
+@torch.no_grad()
+def predict(folder: str | Path, texts: list[str], label_names: list[str], *, base: str | Path | None = None,
+            linearized: bool = False, batch_size: int = 64, max_length: int = 64) -> np.ndarray:
+    """Label indices for ``texts`` from the checkpoint in ``folder`` with the frozen label head of
+    ``base`` (default: the checkpoint's own source). A linearised checkpoint is evaluated as
+    ``f(base) + J (theta - theta_base)``."""
+    folder = Path(folder)
+    info_path = folder / "finetune.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    base = Path(base or info.get("source") or folder)
+    base_encoder, tokenizer = load_encoder(base)
+    head = label_head(base_encoder, tokenizer, label_names)
+    if linearized:
+        from safetensors.torch import load_file
+
+        model = Linearized(base_encoder, train_embeddings=True)
+        tuned = load_file(str(folder / "model.safetensors"))
+        for n, d in zip(model.names, model.delta):
+            d.copy_(tuned[n] - model.base[n])
+        run = model
+    else:
+        encoder, _ = load_encoder(folder)
+        encoder.eval()
+
+        def run(**enc):
+            return encoder(**enc).last_hidden_state
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt")
+        out.append((pooled(run(**enc), enc["attention_mask"]) @ head.T).argmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=int)
