@@ -91,6 +91,9 @@ def test_bad_models_and_parameters_are_clear_errors():
         merge_state_dicts(base, tuned, scale=float("nan"))
     with pytest.raises(AnytaskError, match="density must be in"):
         merge_state_dicts(base, tuned, method="ties", density=0.0)
+    with pytest.raises(AnytaskError, match=r"bad parameters \['lamda'\] for merge method 'ties'; valid parameters: "
+                                            "scale, density"):
+        merge_state_dicts(base, tuned, method="ties", lamda=0.5)
     with pytest.raises(AnytaskError, match="unknown merge method 'tie'"):
         merge_state_dicts(base, tuned, method="tie")
 

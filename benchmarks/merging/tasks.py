@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from anytask.backbones.hf import minilm_path
 from anytask.data.sources import LABEL_DESCRIPTIONS, load_task
-from anytask.merging import merge_state_dicts
+from anytask.merging import merge_state_dicts, save_model_folder
 from anytask.merging.finetune import finetune, predict
 
 GRID = (0.3, 0.5, 0.8, 1.0)
@@ -54,16 +54,7 @@ def subsets(data_root: Path, name: str, seed: int, n_train=512, n_val=100, n_tes
 
 def write_model(state: dict, like: Path, out: Path) -> Path:
     """A loadable folder: ``like``'s files with ``state`` as its weights (records the source)."""
-    from anytask.io import write_folder_atomic
-
-    with tempfile.TemporaryDirectory() as scratch:
-        w = Path(scratch) / "model.safetensors"
-        save_file({k: v.contiguous() for k, v in state.items()}, str(w), metadata={"format": "pt"})
-        files = {str(p.relative_to(like)): p for p in like.rglob("*")
-                 if p.is_file() and p.name not in ("model.safetensors", "finetune.json")}
-        files["model.safetensors"] = w
-        files["finetune.json"] = json.dumps({"source": str(minilm_path())}).encode()
-        return write_folder_atomic(out, files)
+    return save_model_folder(state, like, out, {"finetune.json": json.dumps({"source": str(minilm_path())}).encode()})
 
 
 def accuracy(folder, split, names, linearized) -> float:

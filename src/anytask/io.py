@@ -14,6 +14,7 @@ Objects take part by implementing two methods::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -178,3 +179,34 @@ def resolve_class(path: str) -> type:
     if not hasattr(cls, "_from_state"):
         raise AnytaskError(f"class {path!r} is not loadable")
     return cls
+
+
+def find_named(name_or_path: str, *, kind: str, home_subdir: str, shipped: Path, hint: str) -> Path:
+    """A saved-model folder by path or by name: the path itself, then $ANYTASK_HOME/<home_subdir>/<name>,
+    then the copy shipped in the package; the error lists every place it looked."""
+    candidates = [Path(name_or_path).expanduser()]
+    if os.environ.get("ANYTASK_HOME"):
+        candidates.append(Path(os.environ["ANYTASK_HOME"]).expanduser() / home_subdir / name_or_path)
+    candidates.append(shipped / name_or_path)
+    for path in candidates:
+        if (path / CONFIG).is_file():
+            return path
+    raise AnytaskError(f"no {kind} {name_or_path!r}: looked for {CONFIG} in "
+                       + ", ".join(str(p) for p in candidates) + f". {hint}")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_once(path: str, mtime: float) -> Any:
+    return load(path)
+
+
+def load_cached(path: Path, expected: type, kind: str) -> Any:
+    """``load(path)`` once per process and weights file version, checked to be an ``expected``."""
+    weights = Path(path) / WEIGHTS
+    if not weights.is_file():
+        raise AnytaskError(f"{kind} at {path} is missing its weights file {weights}; reinstall anytask or save "
+                           "it again")
+    obj = _load_once(str(path), weights.stat().st_mtime)
+    if not isinstance(obj, expected):
+        raise AnytaskError(f"{path} holds a {type(obj).__name__}, not a {kind}")
+    return obj

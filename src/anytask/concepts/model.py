@@ -7,8 +7,6 @@ Resolution of a name (e.g. ``minilm``): an existing folder path, then
 
 from __future__ import annotations
 
-import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -63,28 +61,13 @@ class ConceptModel:
 
 
 def concept_model_path(name_or_path: str) -> Path:
-    candidates = [Path(name_or_path).expanduser()]
-    if os.environ.get("ANYTASK_HOME"):
-        candidates.append(Path(os.environ["ANYTASK_HOME"]).expanduser() / "concepts" / name_or_path)
-    candidates.append(SHIPPED / name_or_path)
-    for path in candidates:
-        if (path / "config.json").is_file():
-            return path
-    raise AnytaskError(f"no concept model {name_or_path!r}: looked for config.json in "
-                       + ", ".join(str(p) for p in candidates)
-                       + ". Train one with benchmarks/concepts/train_sae.py or pass a folder path")
-
-
-@functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> ConceptModel:
     from anytask import io
 
-    model = io.load(path)
-    if not isinstance(model, ConceptModel):
-        raise AnytaskError(f"{path} holds a {type(model).__name__}, not a concept model")
-    return model
+    return io.find_named(name_or_path, kind="concept model", home_subdir="concepts", shipped=SHIPPED,
+                         hint="Train one with benchmarks/concepts/train_sae.py or pass a folder path")
 
 
 def load_concept_model(name_or_path: str) -> ConceptModel:
-    path = concept_model_path(name_or_path)
-    return _load_cached(str(path), (path / "model.safetensors").stat().st_mtime)
+    from anytask import io
+
+    return io.load_cached(concept_model_path(name_or_path), ConceptModel, "concept model")

@@ -14,8 +14,6 @@ averaged (documented, and reported as ``n_chunks_``).
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,36 +30,17 @@ SHIPPED = Path(__file__).resolve().parents[1] / "icl" / "weights"
 
 def module_path(name_or_path: str) -> Path:
     """A module folder: an existing path, then $ANYTASK_HOME/icl/<name>, then the shipped one."""
-    candidates = [Path(name_or_path).expanduser()]
-    if os.environ.get("ANYTASK_HOME"):
-        candidates.append(Path(os.environ["ANYTASK_HOME"]).expanduser() / "icl" / name_or_path)
-    candidates.append(SHIPPED / name_or_path)
-    for path in candidates:
-        if (path / "config.json").is_file():
-            return path
-    raise AnytaskError(f"no in-context module {name_or_path!r}: looked for config.json in "
-                       + ", ".join(str(c) for c in candidates)
-                       + ". Reinstall anytask, or train one with benchmarks/icl/pretrain.py and pass its folder")
-
-
-@lru_cache(maxsize=4)
-def _load(path: str, mtime: float):
     from anytask import io
-    from anytask.icl.model import Reasoner
 
-    model = io.load(path)  # checks the weights' SHA-256 against config.json
-    if not isinstance(model, Reasoner):
-        raise AnytaskError(f"{path} holds a {type(model).__name__}, not an in-context reasoning module")
-    return model
+    return io.find_named(name_or_path, kind="in-context module", home_subdir="icl", shipped=SHIPPED,
+                         hint="Reinstall anytask, or train one with benchmarks/icl/pretrain.py and pass its folder")
 
 
 def load_module(name_or_path: str = "classification"):
-    path = module_path(name_or_path)
-    weights = path / "model.safetensors"
-    if not weights.is_file():
-        raise AnytaskError(f"in-context module at {path} is missing its weights file {weights}; reinstall "
-                           "anytask or retrain it with benchmarks/icl/pretrain.py")
-    return _load(str(path), weights.stat().st_mtime)
+    from anytask import io
+    from anytask.icl.model import Reasoner
+
+    return io.load_cached(module_path(name_or_path), Reasoner, "in-context reasoning module")
 
 
 @HEADS.register("icl", reference="TART, Bhatia et al. 2023, https://arxiv.org/abs/2306.07536; "
@@ -95,8 +74,6 @@ class ICLHead(BaseHead):
         return [torch.cat(p) for p in parts]
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
-        if self.max_context < 2:
-            raise AnytaskError(f"max_context must be >= 2, got {self.max_context}")
         model = load_module(self.module)
         if model.config.task != "classification":
             raise AnytaskError(f"module {self.module!r} is a {model.config.task} module; the icl head needs a "
@@ -110,7 +87,6 @@ class ICLHead(BaseHead):
                 ctxs.append(model.read_context(X[idx][None], Y))
         # Keep what prediction needs, in the backbone's feature space: the linear head folded
         # through the standardisation, plus the (standardised) context and its vote values.
-        self.n_chunks_ = len(chunks)
         self.coef_ = torch.stack([(c["W"][0] / c["scale"][0]) for c in ctxs]).mean(0)  # (C, D)
         self.intercept_ = torch.stack([c["b"][0] - (c["mu"][0] @ c["W"][0].T)[0] / c["scale"][0, 0]
                                        for c in ctxs]).mean(0)  # (C,)
@@ -143,4 +119,8 @@ class ICLHead(BaseHead):
         self.context_, self.votes_ = tensors["context"], tensors["votes"]
         self.chunk_sizes_, self.stats_ = tensors["chunk_sizes"], tensors["stats"]
         self.vote_temp_ = tensors["vote_temp"]
-        self.n_chunks_ = len(self.chunk_sizes_)
+
+    @property
+    def n_chunks_(self) -> int:
+        """How many class-stratified chunks the context was split into (1 when it fit)."""
+        return len(self.chunk_sizes_)

@@ -33,8 +33,8 @@ def _segment_embedding(backbone: Backbone, prefix: list[str], text: str, sep: st
         if not truncated or not prefix:
             break
         prefix.pop(0)  # too long: drop the earliest example
-    states, mask = backbone.embed_tokens([prompt])
-    end = int(mask[0].sum()) - 1  # position of the end marker
+    states = backbone.forward_tokens({k: v.to(backbone.device) for k, v in inputs.items()})
+    end = int(inputs["attention_mask"][0].sum()) - 1  # position of the end marker
     start = max(1, end - n_own)
     seg = states[0, start:end]
     pooled = seg.mean(0) if backbone.config.pooling != "max" else seg.max(0).values

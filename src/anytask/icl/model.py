@@ -155,16 +155,16 @@ class Reasoner(nn.Module):
                                f"unexpected {unexpected[:3]}")
         return model.eval().requires_grad_(False)
 
-    def encode(self, Z: Tensor, Y: Tensor, cmask: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, Z: Tensor, Y: Tensor, cmask: Tensor) -> Tensor:
         """Z: (B, n, D) standardised context; Y: (B, n, C) one-hot (or targets for regression).
 
-        Returns the final pair states (B, n, C, d) and the Gram matrix."""
+        Returns the final pair states (B, n, C, d)."""
         K = Z @ Z.transpose(-1, -2)
         counts = Y.sum(1) if self.config.task == "classification" else torch.full_like(Y[:, 0], Y.shape[1])
         H = self.embed(_pair_features(K, Y, counts))
         for layer in self.layers:
             H = layer(H, K, cmask)
-        return self.out_norm(H), K
+        return self.out_norm(H)
 
     def heads(self, H: Tensor, Z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Linear head (B, C, D) weights and (B, C) biases, and (B, n, C) vote values."""
@@ -183,7 +183,7 @@ class Reasoner(nn.Module):
         Z = Z / scale
         if cmask is None:
             cmask = torch.ones(Y.shape[0], Y.shape[2], dtype=torch.bool, device=Y.device)
-        H, _ = self.encode(Z, Y, cmask)
+        H = self.encode(Z, Y, cmask)
         W, b, votes = self.heads(H, Z)
         return {"mu": mu, "scale": scale, "Z": Z, "W": W, "b": b, "votes": votes, "cmask": cmask}
 

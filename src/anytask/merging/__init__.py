@@ -25,8 +25,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anytask.errors import AnytaskError
-from anytask.merging.methods import (MERGES, check_tensor_pair, disentanglement_error, merge_state_dicts,
-                                     merge_tensor, task_vector)
+from anytask.merging.methods import (MERGES, check_keys, check_tensor_pair, disentanglement_error,
+                                     merge_state_dicts, merge_tensor, method_spec, task_vector)
 
 WEIGHTS = "model.safetensors"
 
@@ -77,12 +77,9 @@ def model_folder(name_or_path: str) -> Path:
 def merge_folders(config: MergeConfig, out: str | Path, *, progress: bool = True) -> Path:
     """Stream the merge tensor by tensor into ``out`` (written atomically)."""
     from safetensors import safe_open
-    from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
-    from anytask.io import write_folder_atomic
-
-    spec = MERGES.get(config.method)(**config.parameters) if config.parameters else MERGES.get(config.method)()
+    spec = method_spec(config.method, config.parameters)
     base_dir = model_folder(config.base)
     dirs = [model_folder(m.path) for m in config.models]
     weights = [m.weight for m in config.models]
@@ -91,10 +88,7 @@ def merge_folders(config: MergeConfig, out: str | Path, *, progress: bool = True
         handles = [safe_open(str(d / WEIGHTS), "pt") for d in dirs]
         keys = list(base_f.keys())
         for d, h in zip(dirs, handles):
-            missing, extra = sorted(set(keys) - set(h.keys())), sorted(set(h.keys()) - set(keys))
-            if missing or extra:
-                raise AnytaskError(f"{d} does not have the base's architecture: missing keys {missing[:3]}, "
-                                   f"unexpected keys {extra[:3]}")
+            check_keys(keys, h.keys(), str(d))
         merged = {}
         for key in tqdm(keys, desc="merge", unit="tensor", disable=not progress):
             base = base_f.get_tensor(key)
@@ -103,18 +97,32 @@ def merge_folders(config: MergeConfig, out: str | Path, *, progress: bool = True
                 t = h.get_tensor(key)
                 check_tensor_pair(key, base, t, str(d))
                 tuned.append(t)
-            merged[key] = merge_tensor(base, tuned, weights, generator=gen, **spec).contiguous()
+            merged[key] = merge_tensor(base, tuned, weights, generator=gen, **spec)
             del tuned
+    return save_model_folder(merged, base_dir, out, {"merge_config.json": config.model_dump_json(indent=2).encode()},
+                             metadata={"anytask_merge": config.model_dump_json()})
+
+
+def save_model_folder(state: dict, like: str | Path, out: str | Path, extra: dict[str, bytes] | None = None, *,
+                      metadata: dict | None = None) -> Path:
+    """Write ``like``'s files (tokenizer, configs, pooling folders) with ``state`` as its weights, plus
+    ``extra`` files, to ``out`` atomically: a failure leaves no partial folder."""
+    from safetensors.torch import save_file
+
+    from anytask.io import write_folder_atomic
+
+    like = Path(like)
+    extra = extra or {}
     with tempfile.TemporaryDirectory() as scratch:
         weights_file = Path(scratch) / WEIGHTS
-        save_file(merged, str(weights_file), metadata={"format": "pt", "anytask_merge": config.model_dump_json()})
-        del merged
-        files: dict[str, bytes | Path] = {str(p.relative_to(base_dir)): p for p in sorted(base_dir.rglob("*"))
-                                          if p.is_file() and p.name != WEIGHTS and "__pycache__" not in p.parts}
+        save_file({k: v.contiguous() for k, v in state.items()}, str(weights_file),
+                  metadata={"format": "pt", **(metadata or {})})
+        files: dict[str, bytes | Path] = {str(p.relative_to(like)): p for p in sorted(like.rglob("*"))
+                                          if p.is_file() and "__pycache__" not in p.parts}
+        files.update(extra)
         files[WEIGHTS] = weights_file
-        files["merge_config.json"] = config.model_dump_json(indent=2).encode()
         return write_folder_atomic(out, files)
 
 
 __all__ = ["MERGES", "MergeConfig", "disentanglement_error", "merge_folders", "merge_state_dicts", "read_config",
-           "task_vector"]
+           "save_model_folder", "task_vector"]

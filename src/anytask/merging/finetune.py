@@ -88,10 +88,8 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
              max_length: int = 64, logit_scale: float = 20.0, train_embeddings: bool = False,
              seed: int = 0, progress: bool = True) -> dict:
     """Train on (texts, labels) with labels indexing ``label_names``; write the checkpoint to ``out``."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from tqdm.auto import tqdm
-
-    from anytask.io import write_folder_atomic
 
     labels = np.asarray(labels)
     if len(texts) != len(labels) or not len(texts):
@@ -110,7 +108,10 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
             p.requires_grad_(train_embeddings or "embeddings" not in n)
         model = encoder
         params = [p for p in encoder.parameters() if p.requires_grad]
-    model.train() if not linearized else model.eval()  # the linear model has no dropout to turn on
+    if linearized:
+        model.eval()  # the linear model is evaluated around fixed weights: no dropout
+    else:
+        model.train()
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
     gen = np.random.default_rng(seed)
     y_all = torch.as_tensor(labels, dtype=torch.long)
@@ -129,26 +130,19 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.perf_counter() - start, 2)})
+    from anytask.merging import save_model_folder
+
     base_sd = load_file(str(folder / "model.safetensors"))
     if linearized:
         tau = model.task_vector()
     else:
         trained = dict(encoder.named_parameters())
         tau = {n: (trained[n].detach() - base_sd[n]) for n in trained if n in base_sd}
-    merged = {k: (v + tau[k].to(v.dtype) if k in tau else v).contiguous() for k, v in base_sd.items()}
+    merged = {k: (v + tau[k].to(v.dtype) if k in tau else v) for k, v in base_sd.items()}
     info = {"source": str(folder), "linearized": linearized, "steps": steps, "lr": lr, "batch_size": batch_size,
             "max_length": max_length, "logit_scale": logit_scale, "train_embeddings": train_embeddings,
             "seed": seed, "label_names": list(label_names), "history": history}
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        weights = Path(scratch) / "model.safetensors"
-        save_file(merged, str(weights), metadata={"format": "pt"})
-        files: dict[str, bytes | Path] = {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
-                                          if p.is_file() and p.name not in ("model.safetensors", "finetune.json")}
-        files["model.safetensors"] = weights
-        files["finetune.json"] = json.dumps(info, indent=1).encode()
-        write_folder_atomic(out, files)
+    save_model_folder(merged, folder, out, {"finetune.json": json.dumps(info, indent=1).encode()})
     return info
 
 

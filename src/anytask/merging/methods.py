@@ -43,12 +43,29 @@ def check_compatible(base: Mapping[str, Tensor], models: Sequence[Mapping[str, T
     """Same keys, shapes and dtypes as the base, and finite values, or an error naming the first problem."""
     names = names or [f"model {i}" for i in range(len(models))]
     for name, model in zip(names, models):
-        missing, extra = sorted(set(base) - set(model)), sorted(set(model) - set(base))
-        if missing or extra:
-            raise AnytaskError(f"{name} does not have the base's architecture: missing keys {missing[:3]}, "
-                               f"unexpected keys {extra[:3]}")
+        check_keys(base, model, name)
         for key in base:
             check_tensor_pair(key, base[key], model[key], name)
+
+
+def check_keys(base_keys, keys, name: str) -> None:
+    missing, extra = sorted(set(base_keys) - set(keys)), sorted(set(keys) - set(base_keys))
+    if missing or extra:
+        raise AnytaskError(f"{name} does not have the base's architecture: missing keys {missing[:3]}, "
+                           f"unexpected keys {extra[:3]}")
+
+
+def method_spec(method: str, params: Mapping | None = None) -> dict:
+    """The merge recipe a registered method builds from its parameters, or a clear error."""
+    build = MERGES.get(method)
+    try:
+        return build(**(params or {}))
+    except TypeError:
+        import inspect
+
+        valid = ", ".join(inspect.signature(build).parameters) or "none"
+        raise AnytaskError(f"bad parameters {sorted(params or {})} for merge method {method!r}; "
+                           f"valid parameters: {valid}") from None
 
 
 def check_tensor_pair(key: str, base: Tensor, other: Tensor, name: str) -> None:
@@ -115,7 +132,7 @@ def merge_state_dicts(base: Mapping[str, Tensor], tuned: Sequence[Mapping[str, T
         raise AnytaskError("no models to merge: pass at least one fine-tuned state dict")
     weights = list(weights) if weights is not None else [1.0] * len(tuned)
     check_compatible(base, tuned)
-    spec = MERGES.get(method)(**params)
+    spec = method_spec(method, params)
     gen = torch.Generator().manual_seed(seed)
     return {k: merge_tensor(base[k], [t[k] for t in tuned], weights, generator=gen, **spec) for k in base}
 
