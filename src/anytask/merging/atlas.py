@@ -83,8 +83,10 @@ class Objective:
 
 def fit_atlas(base_folder: str | Path, task_vectors: list[dict[str, Tensor]], objectives: list[Objective], *,
               blocks: str = "tensor", steps: int = 50, lr: float = 0.01, batch_size: int = 16, max_length: int = 64,
-              logit_scale: float = 20.0, init: float = 0.3, seed: int = 0) -> tuple[ATLAS, list[dict]]:
-    """Learn the coefficients; returns the model (``coef``, ``merged_state()``) and the loss curve."""
+              logit_scale: float = 20.0, init: float = 0.3, weight_decay: float = 0.0, cosine: bool = False,
+              seed: int = 0) -> tuple[ATLAS, list[dict]]:
+    """Learn the coefficients; returns the model (``coef``, ``merged_state()``) and the loss curve.
+    ``cosine`` decays the learning rate to 0 over ``steps`` (the paper's few-shot schedule)."""
     if not objectives:
         raise AnytaskError("aTLAS needs at least one objective (labelled texts with label names)")
     torch.manual_seed(seed)
@@ -92,9 +94,11 @@ def fit_atlas(base_folder: str | Path, task_vectors: list[dict[str, Tensor]], ob
     encoder, tokenizer = load_encoder(base_folder)
     heads = [label_head(encoder, tokenizer, o.label_names) for o in objectives]
     model = ATLAS(encoder, task_vectors, blocks=blocks, init=init)
-    opt = torch.optim.AdamW([model.coef], lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([model.coef], lr=lr, weight_decay=weight_decay)
     history = []
     for step in range(1, steps + 1):
+        if cosine:
+            opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
         total = torch.zeros(())
         for o, head in zip(objectives, heads):
             idx = rng.choice(len(o.texts), size=min(batch_size, len(o.texts)), replace=False)
