@@ -36,7 +36,10 @@ def test_every_registered_entry_names_its_reference():
     from anytask.backbones import BACKBONES
     from anytask.heads import HEADS
 
-    for reg in (BACKBONES, HEADS):
+    from anytask.merging import MERGES
+    from anytask.optim import OPTIMIZERS
+
+    for reg in (BACKBONES, HEADS, MERGES, OPTIMIZERS):
         for entry in reg.entries():
             assert entry.reference.strip(), entry.name
             assert entry.summary.strip(), entry.name

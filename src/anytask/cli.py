@@ -61,8 +61,9 @@ def cmd_list(args) -> None:
     from anytask.heads import HEADS
 
     from anytask.merging import MERGES
+    from anytask.optim import OPTIMIZERS
 
-    sections = [("backbone", BACKBONES), ("head", HEADS), ("merge", MERGES)]
+    sections = [("backbone", BACKBONES), ("head", HEADS), ("merge", MERGES), ("optimizer", OPTIMIZERS)]
     if args.markdown:
         print("| kind | name | what it is | reference |\n|---|---|---|---|")
         for kind, reg in sections:

@@ -86,8 +86,17 @@ def label_head(encoder: nn.Module, tokenizer, label_names: list[str]) -> Tensor:
 def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str], out: str | Path, *,
              linearized: bool = False, steps: int = 100, lr: float = 2e-5, batch_size: int = 32,
              max_length: int = 64, logit_scale: float = 20.0, train_embeddings: bool = False,
-             seed: int = 0, progress: bool = True) -> dict:
-    """Train on (texts, labels) with labels indexing ``label_names``; write the checkpoint to ``out``."""
+             optimizer: str = "adamw", tram_target: str = "previous", noise_std: float = 0.1,
+             rho: float | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """Train on (texts, labels) with labels indexing ``label_names``; write the checkpoint to ``out``.
+
+    ``optimizer``: ``adamw``, or ``sam`` / ``asam`` / ``tram`` around AdamW (:mod:`anytask.optim`;
+    ``rho`` overrides SAM's 0.05 / ASAM's 0.5). TRAM's trust-region distance is the KL from
+    ``tram_target``'s outputs on the batch to the current ones: ``previous`` (the model before
+    the last step), ``initial`` (the pre-trained model) or ``noise`` (the current model with
+    Gaussian noise of ``noise_std`` on the input embeddings; standard mode only)."""
+    from anytask.optim import MODES, SharpnessAware, kl_divergence
+
     from safetensors.torch import load_file
     from tqdm.auto import tqdm
 
@@ -96,6 +105,12 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         raise AnytaskError(f"{len(texts)} texts and {len(labels)} labels: pass one label per text, at least one")
     if labels.min() < 0 or labels.max() >= len(label_names):
         raise AnytaskError(f"labels must index label_names (0..{len(label_names) - 1}); got {labels.min()}..{labels.max()}")
+    if optimizer not in ("adamw", *MODES):
+        raise AnytaskError(f"unknown optimizer {optimizer!r}; use adamw, {', '.join(MODES)}")
+    if optimizer == "tram" and tram_target not in ("previous", "initial", "noise"):
+        raise AnytaskError(f"unknown tram_target {tram_target!r}; use previous, initial or noise")
+    if optimizer == "tram" and tram_target == "noise" and linearized:
+        raise AnytaskError("tram_target='noise' perturbs input embeddings: use it with standard fine-tuning")
     torch.manual_seed(seed)
     folder = Path(folder)
     encoder, tokenizer = load_encoder(folder)
@@ -112,7 +127,23 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         model.eval()  # the linear model is evaluated around fixed weights: no dropout
     else:
         model.train()
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
+    else:
+        opt = SharpnessAware(params, torch.optim.AdamW, mode=optimizer, rho=rho, lr=lr, weight_decay=0.1)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    reference = {n: p.detach().clone() for n, p in trainable.items()}  # theta_0, or theta_{t-1} when updated
+
+    def logits_of(enc, weights=None, noise=0.0):
+        inputs = dict(enc)
+        if noise:
+            ids = inputs.pop("input_ids")
+            embeds = encoder.embeddings.word_embeddings(ids)
+            inputs["inputs_embeds"] = embeds + noise * torch.randn_like(embeds)
+        out = model(**inputs) if weights is None else functional_call(model, weights, kwargs=inputs)
+        hidden = out if linearized else out.last_hidden_state
+        return logit_scale * pooled(hidden, enc["attention_mask"]) @ head.T
+
     gen = np.random.default_rng(seed)
     y_all = torch.as_tensor(labels, dtype=torch.long)
     history, start = [], time.perf_counter()
@@ -122,14 +153,30 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         idx = gen.choice(len(texts), size=min(batch_size, len(texts)), replace=False)
         enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
                         return_tensors="pt")
-        hidden = model(**enc) if linearized else model(**enc).last_hidden_state
-        logits = logit_scale * pooled(hidden, enc["attention_mask"]) @ head.T
+        logits = logits_of(enc)
         loss = F.cross_entropy(logits, y_all[idx])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.perf_counter() - start, 2)})
+        row = {"step": step, "loss": round(loss.item(), 5)}
+        if optimizer == "adamw":
+            opt.step()
+        else:
+            distance = None
+            if optimizer == "tram":
+                with torch.no_grad():
+                    target = logits_of(enc, noise=noise_std) if tram_target == "noise" else logits_of(enc, reference)
+                    distance = kl_divergence(target, logits.detach())  # KL(reference || current)
+                row["distance"] = round(float(distance), 6)
+                if tram_target == "previous":
+                    reference = {n: p.detach().clone() for n, p in trainable.items()}
+            opt.first_step(opt.radius(distance))
+            opt.zero_grad()
+            F.cross_entropy(logits_of(enc), y_all[idx]).backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.second_step()
+        row["seconds"] = round(time.perf_counter() - start, 2)
+        history.append(row)
     from anytask.merging import save_model_folder
 
     base_sd = load_file(str(folder / "model.safetensors"))
@@ -141,6 +188,7 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
     merged = {k: (v + tau[k].to(v.dtype) if k in tau else v) for k, v in base_sd.items()}
     info = {"source": str(folder), "linearized": linearized, "steps": steps, "lr": lr, "batch_size": batch_size,
             "max_length": max_length, "logit_scale": logit_scale, "train_embeddings": train_embeddings,
+            "optimizer": optimizer, "tram_target": tram_target if optimizer == "tram" else None,
             "seed": seed, "label_names": list(label_names), "history": history}
     save_model_folder(merged, folder, out, {"finetune.json": json.dumps(info, indent=1).encode()})
     return info
