@@ -47,20 +47,23 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         if X is None or len(X) == 0:
             raise AnytaskError("no training texts; pass a list of texts and one label per text")
         head = self._make_head()
-        features = self.embed(X)
-        head.fit(features, y)
+        head.fit(self._inputs(head, X), y)
         self.head_ = head
         self.classes_ = head.classes_
         self.backbone_identity_ = self._embedder().backbone.identity
         return self
 
+    def _inputs(self, head, X):
+        """What the head reads: embeddings, or the raw texts for heads that run the backbone themselves."""
+        return list(X) if getattr(head, "takes_text", False) else self.embed(X)
+
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
-        return self.head_.predict_proba(self.embed(X))
+        return self.head_.predict_proba(self._inputs(self.head_, X))
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
-        return self.head_.predict(self.embed(X))
+        return self.head_.predict(self._inputs(self.head_, X))
 
     # -- persistence (anytask.io) ----------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:

@@ -36,6 +36,8 @@ def expected_calibration_error(proba: np.ndarray, correct: np.ndarray, bins: int
 def _head_for(name: str, task, backbone: str | None, cache_dir: str | None):
     if needs_backbone(name) and not task.is_text:
         return None  # heads that embed label text or read backbone concepts need a text task
+    if getattr(HEADS.get(name), "takes_text", False) and task.texts_train is None:
+        return None
     params = {}
     if "descriptions" in inspect.signature(HEADS.get(name)).parameters and task.descriptions:
         params["descriptions"] = task.descriptions
@@ -61,13 +63,16 @@ def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbo
                     bar.set_postfix_str(f"{task.name} k={k} s={seed} {name}", refresh=False)
                     head = _head_for(name, task, backbone, cache_dir)
                     if head is None:
-                        skipped.append({"task": task.name, "head": name, "reason": "needs text labels"})
+                        skipped.append({"task": task.name, "head": name, "reason": "needs a text task (label names or raw texts)"})
                         bar.update()
                         continue
+                    X_fit, X_eval = X, task.X_test
+                    if getattr(head, "takes_text", False):  # heads that run the backbone on raw texts
+                        X_fit, X_eval = [task.texts_train[i] for i in idx], list(task.texts_test)
                     t0 = time.perf_counter()
-                    head.fit(X, y)
+                    head.fit(X_fit, y)
                     t1 = time.perf_counter()
-                    proba = head.predict_proba(task.X_test)
+                    proba = head.predict_proba(X_eval)
                     pred = head.classes_[np.argmax(proba, axis=1)]
                     t2 = time.perf_counter()
                     rows.append({

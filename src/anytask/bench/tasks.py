@@ -29,6 +29,8 @@ class Task:
     y_test: np.ndarray
     is_text: bool
     descriptions: dict = field(default_factory=dict)
+    texts_train: tuple | None = None  # raw texts, for heads that run the backbone themselves (takes_text)
+    texts_test: tuple | None = None
 
     def shot_indices(self, shots: int, seed: int) -> np.ndarray:
         return k_shot_indices(self.y_train, shots, task_seed(self.name, shots, seed))
@@ -73,5 +75,6 @@ def prepare_tasks(names, *, data_root=None, shots=(4,), seeds=(0,), max_test: in
         stats["embed_seconds"] += time.perf_counter() - start
         stats["texts_embedded"] += len(needed) + len(test)
         tasks.append(Task(name, X_train, train.y, X_test, test.y, is_text=True,
-                          descriptions=LABEL_DESCRIPTIONS.get(name, {})))
+                          descriptions=LABEL_DESCRIPTIONS.get(name, {}), texts_train=tuple(train.X),
+                          texts_test=tuple(test.X)))
     return tasks, stats

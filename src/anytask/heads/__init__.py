@@ -14,6 +14,7 @@ from anytask.heads import knn  # noqa: E402,F401
 from anytask.heads import zero_shot  # noqa: E402,F401
 from anytask.heads import concept_bottleneck  # noqa: E402,F401
 from anytask.heads import icl  # noqa: E402,F401
+from anytask.heads import prompt_tuning  # noqa: E402,F401
 
 from anytask.heads.base import BaseHead, check_features  # noqa: E402
 
