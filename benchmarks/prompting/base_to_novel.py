@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def run_setfit(texts, y, d, seed, args):
     from anytask.backbones.hf import minilm_path
 
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
-    targs = TrainingArguments(batch_size=args.setfit_batch, num_iterations=args.setfit_iterations, num_epochs=1,
+    targs = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="setfit-"), save_strategy="no",
+                              batch_size=args.setfit_batch, num_iterations=args.setfit_iterations, num_epochs=1,
                               seed=seed, show_progress_bar=False, report_to="none")
     Trainer(model=model, args=targs, train_dataset=Dataset.from_dict({"text": texts, "label": [str(v) for v in y]})
             ).train()
@@ -102,7 +104,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--length", type=int, default=4)
-    ap.add_argument("--setfit-iterations", type=int, default=5)
+    ap.add_argument("--setfit-iterations", type=int, default=20)  # SetFit's default
     ap.add_argument("--setfit-batch", type=int, default=16)
     ap.add_argument("--out", default="benchmarks/prompting/base_to_novel.json")
     args = ap.parse_args(argv)
