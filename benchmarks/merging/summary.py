@@ -115,8 +115,9 @@ def plot(r, path: Path) -> None:
     axes[0].axhline(100 * np.mean(cell[("-", "zero_shot")]), color="grey", ls="--", label="zero-shot")
     axes[0].set_xticks(x, [n for _, n in kinds])
     axes[0].set_ylabel("mean accuracy over tasks (%)")
+    axes[0].set_ylim(55, 95)
     axes[0].set_title(f"{len(r['tasks'])} tasks, {r['seeds_done']} seed(s)")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower right")
     for ax, task in zip(axes[1:], targets):
         ks = sorted(k for t, k in fs if t == task)
         for m, label in (("zero_shot", "zero-shot"), ("uniform", "uniform lambda"), ("probe", "logistic regression"),
