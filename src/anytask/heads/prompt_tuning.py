@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from anytask.errors import AnytaskError
 from anytask.heads import HEADS
+from anytask.heads.zero_shot import label_text
 
 TEMPLATES = ("This text is about {}.", "Topic: {}.", "A text about {}.", "{}", "The subject is {}.",
              "Category: {}.", "It is about {}.", "A message about {}.", "This sentence is about {}.",
@@ -160,13 +161,12 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
 
     # -- label texts ----------------------------------------------------------------------------
     def _label_name(self, c) -> str:
-        if self.descriptions and str(c) in {str(k) for k in self.descriptions}:
-            return {str(k): v for k, v in self.descriptions.items()}[str(c)]
-        if isinstance(c, (str, np.str_)) and str(c).strip():
-            return str(c).replace("_", " ")
-        raise AnytaskError(f"class {c!r} has no name: prompt_tuning scores texts against label names, so pass "
-                           "string labels or descriptions={label: 'what it means', ...} (there is no "
-                           "examples-only fallback)")
+        descriptions = {str(k): v for k, v in (self.descriptions or {}).items()}
+        if str(c) not in descriptions and not (isinstance(c, (str, np.str_)) and str(c).strip()):
+            raise AnytaskError(f"class {c!r} has no name: prompt_tuning scores texts against label names, so pass "
+                               "string labels or descriptions={label: 'what it means', ...} (there is no "
+                               "examples-only fallback)")
+        return label_text(c, descriptions)
 
     def _label_texts(self, classes, template: str) -> list[str]:
         return [template.format(self._label_name(c)) for c in classes]
