@@ -92,6 +92,15 @@ def test_prompt_tuning_learns_and_never_touches_the_backbone(tiny_bert, self_reg
     assert set(novel.predict(TEXTS)) <= {"sports", "politics", "music"}
 
 
+def test_max_steps_cuts_training_into_epoch_segments(tiny_bert):
+    head = create_head("prompt_tuning", backbone=tiny_bert, length=2, depth=2, epochs=3, batch_size=2,
+                       max_steps=5, self_regulating=True, gpa_mean=2, gpa_std=1).fit(TEXTS, LABELS)
+    assert head.n_steps_ == 5  # 3 epochs of 4 steps would be 12
+    assert [h["step"] for h in head.history_] == [2, 3, 5]  # one aggregation snapshot per segment
+    full = create_head("prompt_tuning", backbone=tiny_bert, length=2, depth=2, epochs=2, batch_size=4).fit(TEXTS, LABELS)
+    assert full.n_steps_ == 4 and [h["step"] for h in full.history_] == [2, 4]
+
+
 def test_bad_input_gets_clear_errors(tiny_bert):
     make = lambda **kw: create_head("prompt_tuning", backbone=tiny_bert, epochs=1, **{"depth": 2, **kw})  # noqa: E731
     with pytest.raises(AnytaskError, match="has no name"):
@@ -103,6 +112,8 @@ def test_bad_input_gets_clear_errors(tiny_bert):
         make().fit(TEXTS, ["positive"] * 8)
     with pytest.raises(AnytaskError, match="exceeds the backbone's 128 positions"):
         make(max_length=127, length=4).fit(TEXTS, LABELS)
+    with pytest.raises(AnytaskError, match="max_steps=0"):
+        make(max_steps=0).fit(TEXTS, LABELS)
     with pytest.raises(AnytaskError, match="raw texts, not embeddings"):
         make().fit(np.zeros((8, 4), np.float32), LABELS)
     with pytest.raises(AnytaskError, match="one label per text"):

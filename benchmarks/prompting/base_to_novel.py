@@ -19,6 +19,11 @@ the same samples:
   logistic head) for base accuracy; novel accuracy is the fine-tuned body's cosine to the label
   texts, i.e. what its fine-tuning left of the zero-shot ability.
 
+Every trained method sees at most ``--max-length`` tokens per text. Large training sets are capped
+(banking77's 38 base classes): prompt tuning at ``--max-steps`` optimiser steps (its 20 "epochs"
+become 20 equal segments), SetFit at ``--setfit-max-steps`` pair batches instead of the paper's full
+20 iterations' worth; the row records the steps each method took.
+
 Rows are appended to the result file as they finish (one row per task, shots, seed, method),
 with the adaptation wall time. Summary: ``python benchmarks/prompting/summary.py``.
 """
@@ -73,22 +78,38 @@ def cosine_scores(embed, texts, labels, names):
     return np.asarray(labels, dtype=object)[np.argmax(X @ L.T, axis=1)]
 
 
-def run_setfit(texts, y, d, seed, args):
-    from setfit import SetFitModel, Trainer, TrainingArguments
+def train_setfit(texts, y, seed, args):
+    """SetFit 1.2 on a copy of the local MiniLM folder; returns the model and its number of body steps."""
     from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
 
     from anytask.backbones.hf import minilm_path
 
+    from setfit.sampler import ContrastiveDataset
+
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
+    iterations = args.setfit_iterations or None  # 0: the library's default sampling (oversampling)
+    # a Hugging Face max_steps means "exactly this many", so it is passed only when it shortens training
+    cap_pairs = args.setfit_max_steps * args.setfit_batch
+    pairs = len(ContrastiveDataset(texts, [str(v) for v in y], None, iterations, "oversampling",
+                                   max_pairs=cap_pairs))
     targs = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="setfit-"), save_strategy="no",
-                              batch_size=args.setfit_batch, num_iterations=args.setfit_iterations, num_epochs=1,
-                              seed=seed, show_progress_bar=False, report_to="none")
-    Trainer(model=model, args=targs, train_dataset=Dataset.from_dict({"text": texts, "label": [str(v) for v in y]})
-            ).train()
+                              batch_size=args.setfit_batch, num_iterations=iterations, num_epochs=1,
+                              max_steps=args.setfit_max_steps if pairs >= cap_pairs else -1,
+                              max_length=args.max_length, seed=seed, show_progress_bar=False, report_to="none")
+    trainer = Trainer(model=model, args=targs,
+                      train_dataset=Dataset.from_dict({"text": texts, "label": [str(v) for v in y]}))
+    trainer.train()
+    model.model_body.max_seq_length = args.max_length
+    return model, int(trainer.st_trainer.state.global_step)
+
+
+def run_setfit(texts, y, d, seed, args):
+    model, steps = train_setfit(texts, y, seed, args)
     base_pred = np.asarray(model.predict(d["test_base"][0]), dtype=object)
     body = lambda t: np.asarray(model.model_body.encode(t, convert_to_numpy=True))  # noqa: E731
     novel_pred = cosine_scores(body, d["test_novel"][0], d["novel"], d["names"])
-    return base_pred, novel_pred
+    return base_pred, novel_pred, {"steps": steps}
 
 
 def main(argv=None) -> None:
@@ -98,13 +119,17 @@ def main(argv=None) -> None:
     ap.add_argument("--shots", default="4,8,16")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--methods", default="zero_shot,prompts,promptsrc,linear_probe,setfit")
-    ap.add_argument("--max-test", type=int, default=300)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--max-test", type=int, default=200)
+    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--max-steps", type=int, default=300)
+    ap.add_argument("--setfit-max-steps", type=int, default=300)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--length", type=int, default=4)
-    ap.add_argument("--setfit-iterations", type=int, default=20)  # SetFit's default
+    ap.add_argument("--setfit-iterations", type=int, default=20, help="the SetFit paper's 20; 0: SetFit 1.2's "
+                    "default sampling (oversampled unique pairs)")
     ap.add_argument("--setfit-batch", type=int, default=16)
     ap.add_argument("--out", default="benchmarks/prompting/base_to_novel.json")
     args = ap.parse_args(argv)
@@ -141,6 +166,7 @@ def main(argv=None) -> None:
                                                                   if t != TEMPLATE]),
                                            self_regulating=method == "promptsrc", epochs=args.epochs, lr=args.lr,
                                            batch_size=args.batch_size, depth=args.depth, length=args.length,
+                                           max_length=args.max_length, max_steps=args.max_steps,
                                            seed=seed).fit(texts, y)
                         fit_s = time.perf_counter() - t0
                         base_pred = head.predict(d["test_base"][0])
@@ -151,7 +177,7 @@ def main(argv=None) -> None:
                         extra = {"fit_seconds": round(time.perf_counter() - t0, 2)}
                         base_pred = head.predict(embed(d["test_base"][0]))
                     elif method == "setfit":
-                        base_pred, novel_pred = run_setfit(texts, y, d, seed, args)
+                        base_pred, novel_pred, extra = run_setfit(texts, y, d, seed, args)
                     seconds = time.perf_counter() - t0
                     base_acc = float(np.mean(np.asarray(base_pred).astype(str) == d["test_base"][1].astype(str)))
                     novel_acc = None if novel_pred is None else float(

@@ -1,6 +1,9 @@
-"""Base-to-novel table from benchmarks/prompting/base_to_novel.json (mean ± std over seeds, %).
+"""Base-to-novel tables and plot from benchmarks/prompting/base_to_novel.json (mean ± std over seeds, %).
 
     python benchmarks/prompting/summary.py [benchmarks/prompting/base_to_novel.json]
+
+Writes base_to_novel.md (the average over tasks per shots and method, then every task) and
+base_to_novel.png (harmonic mean per task and method at each k).
 """
 
 import json
@@ -10,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+METHODS = ("zero_shot", "prompts", "promptsrc", "linear_probe", "setfit")
+
 
 def ms(v) -> str:
     v = [x for x in v if x is not None]
@@ -18,18 +23,53 @@ def ms(v) -> str:
 
 def main(path="benchmarks/prompting/base_to_novel.json") -> None:
     r = json.loads(Path(path).read_text())
-    cells = defaultdict(lambda: defaultdict(list))
+    cells = defaultdict(lambda: defaultdict(list))  # (task, k, method) -> metric -> per-seed values
+    per_seed = defaultdict(lambda: defaultdict(list))  # (k, method, seed) -> metric -> per-task values
     for row in r["rows"]:
-        key = (row["task"], row["shots"], row["method"])
         for m in ("base", "novel", "hm", "seconds"):
-            cells[key][m].append(row.get(m))
-    lines = ["| task | k per base class | method | base | novel | HM | adaptation seconds |", "|---|---|---|---|---|---|---|"]
-    for (task, k, method), c in cells.items():
+            cells[(row["task"], row["shots"], row["method"])][m].append(row.get(m))
+            per_seed[(row["shots"], row["method"], row["seed"])][m].append(row.get(m))
+    tasks = sorted({t for t, _, _ in cells})
+    shots = sorted({k for _, k, _ in cells})
+    methods = [m for m in METHODS if any(key[2] == m for key in cells)]
+    n_tasks = {key: len(v["base"]) for key, v in per_seed.items()}
+    head = ["| k per base class | method | base | novel | HM | adaptation seconds per task |", "|---|---|---|---|---|---|"]
+    avg = []
+    for k in shots:
+        for m in methods:
+            seeds = [s for (kk, mm, s) in per_seed if kk == k and mm == m and n_tasks[(kk, mm, s)] == len(tasks)]
+            if not seeds:
+                continue
+            mean = {x: [np.mean(per_seed[(k, m, s)][x]) if None not in per_seed[(k, m, s)][x] else None
+                        for s in seeds] for x in ("base", "novel", "hm", "seconds")}
+            secs = "0" if m == "zero_shot" else f"{np.mean(mean['seconds']):.1f}"
+            avg.append(f"| {k} | {m} | {ms(mean['base'])} | {ms(mean['novel'])} | {ms(mean['hm'])} | {secs} |")
+    detail = ["| task | k | method | base | novel | HM | adaptation seconds |", "|---|---|---|---|---|---|---|"]
+    for (task, k, method), c in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], METHODS.index(kv[0][2]))):
         secs = f"{np.mean(c['seconds']):.1f}" if method != "zero_shot" else "0"
-        lines.append(f"| {task} | {k} | {method} | {ms(c['base'])} | {ms(c['novel'])} | {ms(c['hm'])} | {secs} |")
-    text = "\n".join(lines)
+        detail.append(f"| {task} | {k} | {method} | {ms(c['base'])} | {ms(c['novel'])} | {ms(c['hm'])} | {secs} |")
+    text = (f"Average over {len(tasks)} tasks ({', '.join(tasks)}); ± is the std over seeds of the task average.\n\n"
+            + "\n".join(head + avg) + "\n\nPer task (± std over seeds):\n\n" + "\n".join(detail))
     print(text)
     Path(path).with_suffix(".md").write_text(f"<!-- {r['command']} -->\n{text}\n")
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hm_methods = [m for m in methods if m != "linear_probe"]
+    fig, axes = plt.subplots(1, len(shots), figsize=(4.5 * len(shots), 3.6), sharey=True, squeeze=False)
+    width = 0.8 / len(hm_methods)
+    for ax, k in zip(axes[0], shots):
+        for i, m in enumerate(hm_methods):
+            vals = [100 * np.mean(cells[(t, k, m)]["hm"]) if cells[(t, k, m)]["hm"] else np.nan for t in tasks]
+            ax.bar(np.arange(len(tasks)) + i * width, vals, width, label=m)
+        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, rotation=20)
+        ax.set_title(f"{k} shots per base class")
+    axes[0][0].set_ylabel("harmonic mean of base and novel accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(Path(path).with_suffix(".png"), dpi=110)
 
 
 if __name__ == "__main__":
