@@ -88,6 +88,7 @@ def train_setfit(texts, y, seed, args):
     from setfit.sampler import ContrastiveDataset
 
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
+    model.model_body.max_seq_length = args.max_length  # SetFit's own max_length only reaches its torch head
     iterations = args.setfit_iterations or None  # 0: the library's default sampling (oversampling)
     # a Hugging Face max_steps means "exactly this many", so it is passed only when it shortens training
     cap_pairs = args.setfit_max_steps * args.setfit_batch
@@ -100,7 +101,6 @@ def train_setfit(texts, y, seed, args):
     trainer = Trainer(model=model, args=targs,
                       train_dataset=Dataset.from_dict({"text": texts, "label": [str(v) for v in y]}))
     trainer.train()
-    model.model_body.max_seq_length = args.max_length
     return model, int(trainer.st_trainer.state.global_step)
 
 

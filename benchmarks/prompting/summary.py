@@ -1,6 +1,9 @@
-"""Base-to-novel tables and plot from benchmarks/prompting/base_to_novel.json (mean ± std over seeds, %).
+"""Base-to-novel tables and plot from benchmarks/prompting/base_to_novel*.json (mean ± std over seeds, %).
 
-    python benchmarks/prompting/summary.py [benchmarks/prompting/base_to_novel.json]
+    python benchmarks/prompting/summary.py [RESULT.json ...]
+
+Rows of every file given (default: base_to_novel.json and base_to_novel_large.json, the run of the
+two larger tasks with lower step caps) are pooled; the tables go to the first file's .md.
 
 Writes base_to_novel.md (the average over tasks per shots and method, then every task) and
 base_to_novel.png (harmonic mean per task and method at each k).
@@ -21,8 +24,12 @@ def ms(v) -> str:
     return f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if v else "–"
 
 
-def main(path="benchmarks/prompting/base_to_novel.json") -> None:
-    r = json.loads(Path(path).read_text())
+def main(*paths) -> None:
+    paths = paths or [p for p in ("benchmarks/prompting/base_to_novel.json",
+                                  "benchmarks/prompting/base_to_novel_large.json") if Path(p).exists()]
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    path = paths[0]
+    r = {"command": " && ".join(run["command"] for run in runs), "rows": [row for run in runs for row in run["rows"]]}
     cells = defaultdict(lambda: defaultdict(list))  # (task, k, method) -> metric -> per-seed values
     per_seed = defaultdict(lambda: defaultdict(list))  # (k, method, seed) -> metric -> per-task values
     for row in r["rows"]:
