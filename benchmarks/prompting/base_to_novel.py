@@ -41,8 +41,10 @@ import numpy as np
 
 from anytask.data.sources import LABEL_DESCRIPTIONS, load_task
 from anytask.heads import create_head
+from anytask.heads.prompt_tuning import TEMPLATES
+from anytask.io import write_file_atomic
 
-TEMPLATE = "This text is about {}."
+TEMPLATE = TEMPLATES[0]  # "This text is about {}.": zero-shot's and the prompts' label text
 
 
 def split(data_root, name, max_test):
@@ -82,24 +84,24 @@ def train_setfit(texts, y, seed, args):
     """SetFit 1.2 on a copy of the local MiniLM folder; returns the model and its number of body steps."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
+    from setfit.sampler import ContrastiveDataset
 
     from anytask.backbones.hf import minilm_path
-
-    from setfit.sampler import ContrastiveDataset
 
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
     model.model_body.max_seq_length = args.max_length  # SetFit's own max_length only reaches its torch head
     iterations = args.setfit_iterations or None  # 0: the library's default sampling (oversampling)
     # a Hugging Face max_steps means "exactly this many", so it is passed only when it shortens training
     cap_pairs = args.setfit_max_steps * args.setfit_batch
-    pairs = len(ContrastiveDataset(texts, [str(v) for v in y], None, iterations, "oversampling",
+    labels = [str(v) for v in y]
+    pairs = len(ContrastiveDataset(texts, labels, None, iterations, "oversampling",
                                    max_pairs=cap_pairs))
     targs = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="setfit-"), save_strategy="no",
                               batch_size=args.setfit_batch, num_iterations=iterations, num_epochs=1,
                               max_steps=args.setfit_max_steps if pairs >= cap_pairs else -1,
                               max_length=args.max_length, seed=seed, show_progress_bar=False, report_to="none")
     trainer = Trainer(model=model, args=targs,
-                      train_dataset=Dataset.from_dict({"text": texts, "label": [str(v) for v in y]}))
+                      train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
     trainer.train()
     return model, int(trainer.st_trainer.state.global_step)
 
@@ -144,7 +146,7 @@ def main(argv=None) -> None:
     def log(**row):
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
-        out.write_text(json.dumps(result, indent=1))
+        write_file_atomic(out, json.dumps(result, indent=1).encode())
 
     for name in args.tasks.split(","):
         d = split(args.data_root, name, args.max_test)
@@ -162,8 +164,6 @@ def main(argv=None) -> None:
                         novel_pred = cosine_scores(embed, d["test_novel"][0], d["novel"], d["names"])
                     elif method in ("prompts", "promptsrc"):
                         head = create_head("prompt_tuning", descriptions={str(c): d["names"][c] for c in d["names"]},
-                                           templates=(TEMPLATE, *[t for t in create_head("prompt_tuning").templates
-                                                                  if t != TEMPLATE]),
                                            self_regulating=method == "promptsrc", epochs=args.epochs, lr=args.lr,
                                            batch_size=args.batch_size, depth=args.depth, length=args.length,
                                            max_length=args.max_length, max_steps=args.max_steps,

@@ -31,8 +31,9 @@ import numpy as np
 
 from anytask.data.sources import LABEL_DESCRIPTIONS, list_tasks, load_task
 from anytask.heads import create_head
+from anytask.io import write_file_atomic
 
-from base_to_novel import TEMPLATE, k_shot, train_setfit
+from base_to_novel import k_shot, train_setfit
 
 
 def fixed_test(test, max_test):
@@ -70,21 +71,20 @@ def main(argv=None) -> None:
     data = {}
     for name in tasks:
         train, test = load_task(args.data_root, name)
-        data[name] = (list(train.X), np.asarray(train.y), *fixed_test(test, args.max_test))
-    templates = (TEMPLATE, *[t for t in create_head("prompt_tuning").templates if t != TEMPLATE])
+        y_tr = np.asarray(train.y)
+        data[name] = (list(train.X), y_tr, sorted(set(y_tr.tolist()), key=str), *fixed_test(test, args.max_test))
 
     for k in map(int, args.shots.split(",")):
         for seed in range(args.seeds):
             for name in tasks:
-                X_tr, y_tr, X_te, y_te = data[name]
-                classes = sorted(set(y_tr.tolist()), key=str)
+                X_tr, y_tr, classes, X_te, y_te = data[name]
                 idx = k_shot(y_tr, classes, k, seed)
                 texts, y = [X_tr[i] for i in idx], y_tr[idx]
                 for method in args.methods.split(","):
                     extra = {}
                     t0 = time.perf_counter()
                     if method in ("prompts", "promptsrc"):
-                        head = create_head("prompt_tuning", descriptions=LABEL_DESCRIPTIONS.get(name), templates=templates,
+                        head = create_head("prompt_tuning", descriptions=LABEL_DESCRIPTIONS.get(name),
                                            self_regulating=method == "promptsrc", epochs=args.epochs, lr=args.lr,
                                            batch_size=args.batch_size, max_length=args.max_length,
                                            max_steps=args.max_steps, seed=seed).fit(texts, y)
@@ -105,7 +105,7 @@ def main(argv=None) -> None:
                                fit_seconds=round(seconds, 2), n_train=len(texts), n_test=len(y_te), **extra)
                     result["rows"].append(row)
                     print(json.dumps(row), flush=True)
-                    out.write_text(json.dumps(result, indent=1))
+                    write_file_atomic(out, json.dumps(result, indent=1).encode())
 
 
 if __name__ == "__main__":
