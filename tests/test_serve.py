@@ -211,7 +211,10 @@ def test_acknowledged_tasks_survive_kill_9(home):
     threads = [threading.Thread(target=writer) for _ in range(1)]
     for t in threads:
         t.start()
-    time.sleep(3)
+    # kill once a few creates were acknowledged (a condition, not a clock: slow machines just wait longer)
+    deadline = time.time() + 120
+    while len(acknowledged) < 3 and time.time() < deadline and all(t.is_alive() for t in threads):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stop.set()
