@@ -54,8 +54,8 @@ def blobs():
 @pytest.fixture(scope="session")
 def tiny_concepts(tmp_path_factory, tiny):
     """A concept model over the tiny backbone, trained in seconds on the synthetic topic texts."""
-    from anytask import io
-    from anytask.concepts import ConceptModel, SAEConfig, build_vocabulary, name_concepts, top_activating, train_sae
+    from anytask.core import io
+    from anytask.methods.concepts import ConceptModel, SAEConfig, build_vocabulary, name_concepts, top_activating, train_sae
     from anytask.data import make_topic_task
 
     train, test = make_topic_task(100)

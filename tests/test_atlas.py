@@ -5,10 +5,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from anytask.errors import AnytaskError
-from anytask.merging import merge_state_dicts, task_vector
-from anytask.merging.atlas import ATLAS, Objective, fit_atlas
-from anytask.merging.finetune import load_encoder
+from anytask.core.errors import AnytaskError
+from anytask.methods.merging import merge_state_dicts, task_vector
+from anytask.methods.merging.atlas import ATLAS, Objective, fit_atlas
+from anytask.methods.finetune.finetune import load_encoder
 
 TEXTS = ["great film, loved it", "wonderful and moving", "terrible and boring", "awful plot"]
 LABELS = [1, 1, 0, 0]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from anytask.backbones import create_backbone, state_hash
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 
 def test_tiny_is_deterministic_given_seed_and_differs_across_seeds():

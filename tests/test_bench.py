@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from anytask.backbones import Embedder, get_backbone
-from anytask.bench import prepare_tasks, run_bench
-from anytask.bench.report import markdown, plot, task_average
-from anytask.bench.tasks import eval_indices
+from anytask.experiments import prepare_tasks, run_bench
+from anytask.experiments.report import markdown, plot, task_average
+from anytask.data import eval_indices
 
 ROW_KEYS = {"task", "head", "shots_per_class", "seed", "accuracy", "macro_f1", "ece", "fit_seconds",
             "predict_seconds"}
@@ -34,7 +34,7 @@ def test_bench_rows_always_include_the_baseline(prepared):
 
 
 def test_expected_calibration_error():
-    from anytask.bench.runner import expected_calibration_error
+    from anytask.experiments.runner import expected_calibration_error
 
     proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]])
     assert expected_calibration_error(proba, np.array([True, True, True, True])) == pytest.approx(0.2875)

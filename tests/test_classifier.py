@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from anytask import io
+from anytask.core import io
 from anytask.backbones import state_hash
-from anytask.classifier import TextClassifier
+from anytask.apps.classifier import TextClassifier
 from anytask.data import make_topic_task
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from anytask.cli import main
+from anytask.apps.cli import main
 
 
 def _write(path, rows):
@@ -17,7 +17,7 @@ def test_list_and_markdown_table(capsys):
     assert "linear_probe" in out and "minilm" in out
     assert main(["list", "--markdown"]) == 0
     table = capsys.readouterr().out
-    assert table.startswith("| kind | name |") and "| head | `zero_shot` |" in table
+    assert table.startswith("| family | kind | name |") and "| heads | head | `zero_shot` |" in table
 
 
 def test_fit_predict_embed_round_trip(tmp_path, capsys):

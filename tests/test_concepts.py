@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from anytask import io
-from anytask.concepts import (ConceptModel, SAEConfig, SparseAutoencoder, build_vocabulary, evaluate_sae,
+from anytask.core import io
+from anytask.methods.concepts import (ConceptModel, SAEConfig, SparseAutoencoder, build_vocabulary, evaluate_sae,
                               load_concept_model, name_concepts, train_sae)
-from anytask.concepts.sae import _resample
-from anytask.errors import AnytaskError
-from anytask.heads import create_head
+from anytask.methods.concepts.sae import _resample
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import create_head
 
 
 def sparse_dictionary(n=6000, d=16, atoms=32, active=3, seed=0):

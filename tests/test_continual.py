@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from anytask import io
-from anytask.continual import EWC, ExpertLearner, FineTune, Replay, ShiftDetector, make_stream, run_stream
-from anytask.continual.nets import GrowingMLP, Reservoir, count_nonzero, prune_by_magnitude
-from anytask.continual.run import boundary_stats
-from anytask.errors import AnytaskError
+from anytask.core import io
+from anytask.experiments.stream import make_stream, run_stream
+from anytask.methods.continual import EWC, ExpertLearner, FineTune, Replay, ShiftDetector
+from anytask.methods.continual.nets import GrowingMLP, Reservoir, count_nonzero, prune_by_magnitude
+from anytask.experiments.stream import boundary_stats
+from anytask.core.errors import AnytaskError
 
 
 def test_detector_fires_soon_after_a_change_and_never_on_stationary_noise():
@@ -117,7 +118,7 @@ def test_boundary_stats_counts_delays_and_false_alarms():
 
 
 def test_stream_cli_writes_results(tmp_path, capsys):
-    from anytask.cli import main
+    from anytask.apps.cli import main
 
     out = tmp_path / "s.json"
     assert main(["stream", "--stream", "synthetic", "--seeds", "1", "--methods", "tame,finetune", "--no-progress",

@@ -5,7 +5,7 @@ import pytest
 
 from anytask.data import (k_shot_indices, list_tasks, load_task, make_topic_task, read_table, sklearn_dataset,
                           task_seed)
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 
 def _jsonl(path, rows):

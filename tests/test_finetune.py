@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from anytask.errors import AnytaskError
-from anytask.merging.finetune import Linearized, finetune, load_encoder, predict
+from anytask.core.errors import AnytaskError
+from anytask.methods.finetune.finetune import Linearized, finetune, load_encoder, predict
 
 TEXTS = ["great film, loved it", "wonderful and moving", "a joy to watch", "brilliant acting",
          "terrible and boring", "awful plot", "a waste of time", "dull, badly made"]

@@ -5,13 +5,13 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from anytask import io
-from anytask.errors import AnytaskError
-from anytask.heads import HEADS, create_head
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import HEADS, create_head
 
 ARRAY_HEADS = ["linear_probe", "centroid", "knn", "icl"]
 # heads over embeddings; heads that take raw texts (prompt_tuning) have their own test file
-FEATURE_HEADS = [n for n in HEADS.names() if not getattr(HEADS.get(n), "takes_text", False)]
+FEATURE_HEADS = [n for n in HEADS.names() if HEADS.caps(n).input == "features"]
 
 
 @pytest.fixture

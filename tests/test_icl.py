@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anytask import io
-from anytask.errors import AnytaskError
-from anytask.heads import create_head
-from anytask.heads.icl import SHIPPED, load_module
-from anytask.icl import ICLConfig, Reasoner, pretrain, sample_tasks
-from anytask.icl.loo import loo_embeddings
-from anytask.icl.regressor import ICLRegressor
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import create_head
+from anytask.methods.icl.head import SHIPPED, load_module
+from anytask.methods.icl import ICLConfig, Reasoner, pretrain, sample_tasks
+from anytask.backbones.loo import loo_embeddings
+from anytask.methods.icl.regressor import ICLRegressor
 
 
 def _blobs(n_classes=3, per_class=2, dim=24, seed=0, n_test=60):
@@ -30,6 +30,7 @@ def test_shipped_modules_load_offline_with_their_provenance():
         model = load_module(name)
         info = model.config.info
         assert model.config.task == name
+        # made by the training script before it moved to anytask.methods.icl.train (same code)
         assert info["command"].startswith("python benchmarks/icl/pretrain.py") and info["trained_on"]
         assert (SHIPPED / name / "training_log.jsonl").is_file() and (SHIPPED / name / "validation.png").is_file()
         assert (SHIPPED / name / "model.safetensors").stat().st_size < 20e6

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from anytask import io
-from anytask.errors import AnytaskError
-from anytask.heads import create_head
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import create_head
 
 
 def _fitted(blobs):

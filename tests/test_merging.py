@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from anytask.errors import AnytaskError
-from anytask.merging import MERGES, disentanglement_error, merge_folders, merge_state_dicts, read_config, task_vector
-from anytask.merging.methods import combine, sparsify
+from anytask.core.errors import AnytaskError
+from anytask.methods.merging import MERGES, disentanglement_error, merge_folders, merge_state_dicts, read_config, task_vector
+from anytask.methods.merging.methods import combine, sparsify
 
 
 def _models(seed=0, n=3):
@@ -102,7 +102,7 @@ def test_merge_cli_writes_a_loadable_backbone(bert_folders, tmp_path):
     from safetensors.torch import load_file
 
     from anytask.backbones import create_backbone
-    from anytask.cli import main
+    from anytask.apps.cli import main
 
     base, t0, t1 = bert_folders
     cfg = tmp_path / "merge.yaml"

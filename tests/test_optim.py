@@ -1,4 +1,4 @@
-"""SAM / ASAM / TRAM (anytask.optim) on a small MLP, and TRAM inside the fine-tuning loop."""
+"""SAM / ASAM / TRAM (anytask.methods.finetune.optim) on a small MLP, and TRAM inside the fine-tuning loop."""
 
 import json
 import math
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anytask.errors import AnytaskError
-from anytask.optim import OPTIMIZERS, SharpnessAware, kl_divergence
+from anytask.core.errors import AnytaskError
+from anytask.methods.finetune.optim import OPTIMIZERS, SharpnessAware, kl_divergence
 
 X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
 Y = torch.arange(16) % 3
@@ -110,7 +110,7 @@ def test_a_scheduler_sees_the_base_learning_rate():
 @pytest.mark.parametrize("optimizer,target", [("sam", "previous"), ("tram", "previous"), ("tram", "initial"),
                                               ("tram", "noise")])
 def test_finetune_with_sharpness_aware_optimizers(bert_folders, tmp_path, optimizer, target):
-    from anytask.merging.finetune import finetune
+    from anytask.methods.finetune.finetune import finetune
 
     base = bert_folders[0]
     before = (base / "model.safetensors").read_bytes()
@@ -126,7 +126,7 @@ def test_finetune_with_sharpness_aware_optimizers(bert_folders, tmp_path, optimi
 
 
 def test_finetune_rejects_unknown_optimizer_and_noise_on_linearised(bert_folders, tmp_path):
-    from anytask.merging.finetune import finetune
+    from anytask.methods.finetune.finetune import finetune
 
     with pytest.raises(AnytaskError, match="unknown optimizer"):
         finetune(bert_folders[0], ["a", "b"], [0, 1], ["x", "y"], tmp_path / "o", optimizer="lion", progress=False)

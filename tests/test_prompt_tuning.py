@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anytask import io
-from anytask.errors import AnytaskError
-from anytask.heads import create_head
-from anytask.heads.prompt_tuning import PromptedEncoder, agreement_kl, gpa_weights
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import create_head
+from anytask.methods.prompting.prompt_tuning import PromptedEncoder, agreement_kl, gpa_weights
 
 TEXTS = ["great film, loved it", "wonderful and moving", "a joy to watch", "brilliant acting",
          "terrible and boring", "awful plot", "a waste of time", "dull, badly made"]
@@ -123,10 +123,10 @@ def test_bad_input_gets_clear_errors(tiny_bert):
 
 
 def test_text_classifier_and_bench_runner_hand_raw_texts_to_the_head(tiny_bert, tmp_path):
-    from anytask.bench.runner import run_bench
-    from anytask.bench.tasks import prepare_tasks
+    from anytask.experiments.runner import run_bench
+    from anytask.experiments.tasks import prepare_tasks
     from anytask.backbones import get_embedder
-    from anytask.classifier import TextClassifier
+    from anytask.apps.classifier import TextClassifier
 
     params = {"length": 2, "depth": 2, "epochs": 2}
     clf = TextClassifier(backbone=tiny_bert, head="prompt_tuning", head_params=params, use_cache=False)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from anytask.cli import main
+from anytask.apps.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

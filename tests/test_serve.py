@@ -1,6 +1,5 @@
 """The HTTP service: every endpoint and error path, durability across restarts and kill -9."""
 
-import json
 import os
 import signal
 import socket
@@ -15,9 +14,9 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from anytask.errors import AnytaskError  # noqa: E402
-from anytask.serve import build_app  # noqa: E402
-from anytask.serve.service import Limits  # noqa: E402
+from anytask.core.errors import AnytaskError  # noqa: E402
+from anytask.apps.serve import build_app  # noqa: E402
+from anytask.apps.serve.service import Limits  # noqa: E402
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -145,7 +144,7 @@ def test_read_only_and_dev_modes(home):
         r = c.delete("/v1/tasks/topics", headers=AUTH)
         assert r.status_code == 403 and "read-only" in r.json()["detail"]
         assert c.post("/v1/tasks/topics/predict", json={"texts": ["goal"]}).status_code == 200
-    from anytask.serve import serve
+    from anytask.apps.serve import serve
 
     with pytest.raises(AnytaskError, match="loopback"):
         serve(host="0.0.0.0", home=home, backbone="tiny", dev=True)
@@ -174,7 +173,7 @@ def _free_port() -> int:
 
 def _start(home: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "ANYTASK_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "anytask.cli", "serve", "--backbone", "tiny", "--home", str(home),
+    proc = subprocess.Popen([sys.executable, "-m", "anytask", "serve", "--backbone", "tiny", "--home", str(home),
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
 

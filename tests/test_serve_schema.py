@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-from anytask.serve import build_app  # noqa: E402
+from anytask.apps.serve import build_app  # noqa: E402
 
 TOKEN = "schema-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -25,13 +25,14 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from anytask.backbones import Embedder, get_backbone
-from anytask.bench.tasks import eval_indices
+from anytask.data import eval_indices
 from anytask.data import LABEL_DESCRIPTIONS, load_task
-from anytask.heads import create_head
-from anytask.heads.zero_shot import label_text
+from anytask.methods.heads import create_head
+from anytask.methods.heads.zero_shot import label_text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pool import CAPS, DATA, ROOT  # noqa: E402
+from anytask.methods.concepts.pool import CAPS, DATA
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TASKS = ["sst2", "rotten_tomatoes", "sms_spam", "youtube", "imdb", "ag_news", "dbpedia", "subj", "trec",
          "financial_phrasebank", "banking77"]

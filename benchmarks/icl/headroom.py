@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretrain import pool_texts  # noqa: E402
-
-from anytask.backbones import get_embedder  # noqa: E402
-from anytask.bench.tasks import prepare_tasks  # noqa: E402
+from anytask.backbones import get_embedder
+from anytask.experiments.tasks import prepare_tasks
+from anytask.methods.icl.train import pool_texts
 
 TASKS = "sst2,rotten_tomatoes,sms_spam,youtube,imdb,ag_news,dbpedia,subj,trec,financial_phrasebank,banking77"
 SHOTS = (2, 4, 8, 16, 32, 64)

@@ -21,7 +21,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.metrics import r2_score
 
-from anytask.icl.regressor import ICLRegressor
+from anytask.methods.icl.regressor import ICLRegressor
 
 SIZES = (5, 10, 20, 50, 100, 200)
 

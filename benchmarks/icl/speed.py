@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from anytask.heads import create_head
-from anytask.heads.icl import load_module
+from anytask.methods.heads import create_head
+from anytask.methods.icl.head import load_module
 
 
 def timed(head_name: str, X, y, Q, repeats: int) -> list[float]:

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from anytask.backbones import get_embedder
-from anytask.bench.tasks import prepare_tasks
-from anytask.heads import create_head
+from anytask.experiments.tasks import prepare_tasks
+from anytask.methods.heads import create_head
 
 TASKS = "sst2,rotten_tomatoes,sms_spam,youtube,imdb,ag_news,dbpedia,subj,trec,financial_phrasebank,banking77"
 SHOTS = (2, 4, 8, 16, 32, 64)

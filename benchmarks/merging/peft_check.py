@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from anytask.backbones.hf import minilm_path
-from anytask.merging import MergeConfig, merge_folders
+from anytask.methods.merging import MergeConfig, merge_folders
 
 
 def make_checkpoints(root: Path, n: int) -> list[Path]:

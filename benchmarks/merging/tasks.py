@@ -45,13 +45,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from sklearn.linear_model import LogisticRegression
-from torch.func import functional_call, jvp
 
 from anytask.backbones.hf import minilm_path
+from anytask.backbones.trainable import hidden_states, jvp_hidden_states, label_head, load_encoder, mean_pool
 from anytask.data.sources import LABEL_DESCRIPTIONS, load_task
-from anytask.merging import merge_state_dicts
-from anytask.merging.atlas import Objective, fit_atlas
-from anytask.merging.finetune import finetune, label_head, load_encoder, pooled
+from anytask.methods.finetune.finetune import finetune
+from anytask.methods.merging import merge_state_dicts
+from anytask.methods.merging.atlas import Objective, fit_atlas
 
 GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 NEG_GRID = (0.5, 1.0, 1.5, 2.0)
@@ -111,29 +111,20 @@ class Evaluator:
                                           for i in range(0, len(texts), self.batch_size)]
         return self._batches[task, split]
 
-    def _mean(self, hidden, enc):
-        m = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
-
     @torch.no_grad()
     def _forward(self, tau: dict, task: str, split: str) -> torch.Tensor:
         params = {**self.base, **{k: self.base[k] + v for k, v in tau.items()}}
-        return torch.cat([self._mean(functional_call(self.encoder, params, kwargs=dict(enc)).last_hidden_state, enc)
+        return torch.cat([mean_pool(hidden_states(self.encoder, enc, params), enc["attention_mask"])
                           for enc in self.batches(task, split)])
 
     @torch.no_grad()
     def _tangent(self, name: str, task: str, split: str) -> torch.Tensor:
         if (name, task, split) not in self._tangents:
             tau = self.vectors[name]
-            keys = list(tau)
-            fixed = {n: p for n, p in self.base.items() if n not in tau}
             out = []
             for enc in self.batches(task, split):
-                def f(*moving, enc=enc):
-                    return functional_call(self.encoder, {**fixed, **dict(zip(keys, moving))},
-                                           kwargs=dict(enc)).last_hidden_state
-                _, tangent = jvp(f, tuple(self.base[k] for k in keys), tuple(tau[k] for k in keys))
-                out.append(self._mean(tangent, enc))
+                _, tangent = jvp_hidden_states(self.encoder, enc, self.base, tau)
+                out.append(mean_pool(tangent, enc["attention_mask"]))
             self._tangents[name, task, split] = torch.cat(out)
         return self._tangents[name, task, split]
 

@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from anytask.data.sources import LABEL_DESCRIPTIONS, load_task
-from anytask.heads import create_head
-from anytask.heads.prompt_tuning import TEMPLATES
-from anytask.io import write_file_atomic
+from anytask.methods.heads import create_head
+from anytask.methods.prompting.prompt_tuning import TEMPLATES
+from anytask.core.io import write_file_atomic
 
 TEMPLATE = TEMPLATES[0]  # "This text is about {}.": zero-shot's and the prompts' label text
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from anytask.data.sources import LABEL_DESCRIPTIONS, list_tasks, load_task
-from anytask.heads import create_head
-from anytask.io import write_file_atomic
+from anytask.methods.heads import create_head
+from anytask.core.io import write_file_atomic
 
 from base_to_novel import k_shot, train_setfit
 

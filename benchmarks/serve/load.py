@@ -96,7 +96,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="anytask-load-"))
     port = free_port()
     env = {**os.environ, "ANYTASK_TOKEN": TOKEN, "ANYTASK_CACHE_DIR": str(scratch / "cache")}
-    server = subprocess.Popen([sys.executable, "-m", "anytask.cli", "serve", "--home", str(scratch / "home"),
+    server = subprocess.Popen([sys.executable, "-m", "anytask.apps.cli", "serve", "--home", str(scratch / "home"),
                                "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:

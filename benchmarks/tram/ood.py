@@ -5,7 +5,7 @@ rotten_tomatoes and imdb (same labels, other domains), as in TRAM's cross-domain
         --optimizers adamw,sam,tram,tram-initial
 
 For every seed: ``--train`` SST-2 training texts (seeded); a copy of MiniLM fine-tuned with each
-optimiser (``anytask.merging.finetune``: frozen label-name head over "negative"/"positive",
+optimiser (``anytask.methods.finetune.finetune``: frozen label-name head over "negative"/"positive",
 embeddings frozen, AdamW as the base optimiser, batch 32, ``--max-length`` tokens, warm-up +
 cosine); accuracy on the SST-2 test set (in domain) and on fixed subsets of rotten_tomatoes and
 imdb test (out of domain), all scored at 64 tokens. ``tram`` uses the previous step's model as
@@ -28,7 +28,7 @@ import numpy as np
 
 from anytask.backbones.hf import minilm_path
 from anytask.data.sources import load_task
-from anytask.merging.finetune import finetune, predict
+from anytask.methods.finetune.finetune import finetune, predict
 
 NAMES = ["negative", "positive"]
 PASSES = {"adamw": "1 fwd + 1 bwd", "sam": "2 fwd + 2 bwd", "asam": "2 fwd + 2 bwd", "tram": "3 fwd + 2 bwd",

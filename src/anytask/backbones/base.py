@@ -19,7 +19,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_texts  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -40,20 +41,6 @@ def state_hash(module: nn.Module) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-def check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise AnytaskError("expected a list of texts, got a single string; wrap it in a list: [text]")
-    texts = list(texts)
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        i = bad[0]
-        raise AnytaskError(
-            f"texts must be strings; item {i} is {type(texts[i]).__name__} ({texts[i]!r:.60}); "
-            f"{len(bad)} item(s) are not strings"
-        )
-    return texts
 
 
 class Backbone(nn.Module, ABC):

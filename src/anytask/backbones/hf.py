@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from anytask.backbones.base import Backbone, BackboneConfig
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 MINILM_REFERENCE = "all-MiniLM-L6-v2; Reimers & Gurevych 2019, https://arxiv.org/abs/1908.10084"
 
@@ -58,6 +57,13 @@ class HFBackbone(Backbone):
         source = str(folder) if folder.is_dir() else name_or_path
         if not folder.is_dir() and (folder.is_absolute() or name_or_path.startswith((".", "~"))):
             raise AnytaskError(f"model folder {folder} does not exist; pass an existing local folder")
+        from anytask.backbones.trainable import linearized_checkpoint
+
+        if folder.is_dir() and linearized_checkpoint(folder):
+            raise AnytaskError(f"{folder} holds a linearised fine-tuning checkpoint: its weights only mean something "
+                               "through the linear model around its source, so as a plain backbone it would give wrong "
+                               "embeddings. Evaluate it with anytask.methods.finetune.predict, or fine-tune in standard "
+                               "mode for a checkpoint usable as hf:<folder>")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             model = AutoModel.from_pretrained(source, local_files_only=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
 
 
 def task_seed(*parts: object) -> int:
@@ -38,3 +38,11 @@ def k_shot_indices(y, k: int, seed: int) -> np.ndarray:
     if short:
         warnings.warn(f"fewer than {k} examples for class(es) {', '.join(short)}; using all of them", stacklevel=2)
     return np.concatenate(chosen)
+
+
+def eval_indices(name: str, n: int, max_test: int | None) -> np.ndarray:
+    """The fixed test subset of task ``name``: at most ``max_test`` of its ``n`` rows, sorted; depends only
+    on the name, so every method and seed is scored on the same rows."""
+    if max_test is None or n <= max_test:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(task_seed(name, "test")).choice(n, size=max_test, replace=False))

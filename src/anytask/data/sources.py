@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from anytask.data.files import LabeledData, read_table
-from anytask.errors import AnytaskError
+from anytask.core.errors import AnytaskError
+from anytask.core.registry import Registry
+
+DATASETS: Registry = Registry("dataset source", family="data")
 
 # Natural-language names for terse labels of the shared text tasks, used by label-similarity
 # heads (zero_shot). Labels not listed are used as written, with '_' read as a space.
@@ -28,6 +31,16 @@ LABEL_DESCRIPTIONS: dict[str, dict[str, str]] = {
 def default_data_root() -> Path | None:
     env = os.environ.get("ANYTASK_DATA_ROOT")
     return Path(env).expanduser() if env else None
+
+
+def shared_data_root() -> Path | None:
+    """The shared benchmark data folder (text/, graph/, vision/, retrieval/): ``$ANYTASK_SHARED_DATA``, else
+    ``../shared/data`` beside a source checkout, else None."""
+    env = os.environ.get("ANYTASK_SHARED_DATA")
+    if env:
+        return Path(env).expanduser()
+    beside = Path(__file__).resolve().parents[4] / "shared" / "data"
+    return beside if beside.is_dir() else None
 
 
 def list_tasks(root: str | os.PathLike) -> list[str]:
@@ -93,3 +106,48 @@ def hf_dataset(name: str, *, split: str = "train", text_column: str = "text", la
     if hasattr(feature, "int2str"):
         labels = [feature.int2str(v) for v in labels]
     return LabeledData(list(ds[text_column]), np.asarray(labels, dtype=object), f"{name}/{split}")
+
+
+# -- the dataset registry: a task spec is ``<source>:<name>``, or a bare task folder name -----------
+
+@DATASETS.register("folder", reference="JSONL/CSV/TSV task folders: <data-root>/<task>/{train,test}.jsonl",
+                   input="files", summary="<task> (no prefix): a task folder under --data-root / $ANYTASK_DATA_ROOT")
+def _folder(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
+    root = data_root if data_root is not None else default_data_root()
+    if root is None:
+        raise AnytaskError(f"task {name!r} needs --data-root (a folder with {name}/train.jsonl); "
+                           "without data use sklearn:digits or synthetic:topics")
+    return load_task(root, name)
+
+
+@DATASETS.register("sklearn", reference="scikit-learn's bundled datasets (Pedregosa et al. 2011)", input="files",
+                   summary="sklearn:digits|wine|breast_cancer|iris: numeric features shipped with scikit-learn")
+def _sklearn(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
+    return sklearn_dataset(name)
+
+
+@DATASETS.register("synthetic", reference="none: six-topic sentences the project makes", input="files",
+                   summary="synthetic:topics: a six-topic text task made on the fly (no data needed)")
+def _synthetic(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
+    from anytask.data.synthetic import make_topic_task
+
+    if name != "topics":
+        raise AnytaskError(f"unknown synthetic task {name!r}; the synthetic source has: topics")
+    return make_topic_task(60)
+
+
+@DATASETS.register("hf", reference="Hugging Face datasets (Lhoest et al. 2021)", input="files",
+                   summary="hf:<dataset>: the train and test splits through `datasets` (needs it and a network)")
+def _hf(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
+    return hf_dataset(name, split="train"), hf_dataset(name, split="test")
+
+
+def load_dataset(spec: str, *, data_root=None) -> tuple[LabeledData, LabeledData]:
+    """``(train, test)`` for a task spec: ``sklearn:digits``, ``synthetic:topics``, ``hf:<name>`` or a
+    task folder name under ``data_root`` (default ``$ANYTASK_DATA_ROOT``)."""
+    source, sep, name = str(spec).partition(":")
+    if not sep:
+        return DATASETS.get("folder")(spec, data_root)
+    if not name:
+        raise AnytaskError(f"task spec {spec!r} has nothing after the colon; e.g. sklearn:digits")
+    return DATASETS.get(source)(name, data_root)

@@ -1,0 +1,1 @@
+"""apps layer (see anytask's package docstring)."""

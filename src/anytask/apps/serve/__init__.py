@@ -1,0 +1,54 @@
+"""``anytask serve``: many tasks behind one HTTP endpoint, on one frozen backbone.
+
+``build_app(home, ...)`` wires the store, the embedder and the service; ``serve(...)`` runs
+it with uvicorn. The server refuses to start without a token unless it is read-only or in
+local-dev mode (which only binds to loopback).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from anytask.core.errors import AnytaskError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None = None, read_only: bool = False,
+              dev: bool = False, cache_dir: str | None = None, limits=None, max_wait_ms: float = 5.0):
+    from anytask.backbones import Embedder, get_backbone
+    from anytask.apps.serve.app import create_app
+    from anytask.apps.serve.service import Limits, TaskService
+    from anytask.apps.serve.store import TaskStore
+
+    if token is not None and len(token) < 8:
+        raise AnytaskError("the token must be at least 8 characters long")
+    if token is None and not (read_only or dev):
+        raise AnytaskError("refusing to start without a token: set ANYTASK_TOKEN (or --token), "
+                           "or pass --read-only, or --dev for local development on loopback")
+    store = TaskStore(home)
+    # small length-sorted sub-batches: on a CPU they waste less on padding than one padded batch
+    embedder = Embedder(get_backbone(backbone), cache_dir=cache_dir, batch_size=8)
+    service = TaskService(store, embedder, backbone=backbone, limits=limits or Limits(), max_wait_ms=max_wait_ms,
+                          cache_dir=cache_dir)
+    return create_app(service, token=token, read_only=read_only)
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, home: str | Path, backbone: str = "minilm",
+          token: str | None = None, read_only: bool = False, dev: bool = False, cache_dir: str | None = None) -> None:
+    import uvicorn
+
+    token = token or os.environ.get("ANYTASK_TOKEN") or None
+    if dev and not _is_loopback(host):
+        raise AnytaskError(f"--dev (no token) only binds to loopback; {host} is not a loopback address")
+    app = build_app(home, backbone=backbone, token=token, read_only=read_only, dev=dev, cache_dir=cache_dir)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,251 @@
+"""The HTTP layer: request/response schemas, auth, limits and error mapping. No ML here.
+
+Paths (stable; other checks call them):
+  GET /healthz · GET /metrics · POST /v1/tasks · GET /v1/tasks · GET/DELETE /v1/tasks/{name}
+  POST /v1/tasks/{name}/examples · POST /v1/tasks/{name}/predict · POST /v1/predict
+Write endpoints need ``Authorization: Bearer <token>``; reads and predictions do not.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from typing import Annotated, Union
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from anytask.core.errors import AnytaskError
+from anytask.apps.serve.service import TaskService
+from anytask.apps.serve.store import TaskExists, TaskNotFound
+
+Text = Annotated[str, Field(min_length=1, description="non-empty text")]
+Label = Union[Annotated[str, Field(min_length=1)], int]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Example(Strict):
+    text: Text
+    label: Label
+
+
+class CreateTask(Strict):
+    name: str = Field(description="1-64 letters, digits, '_', '-', '.'", examples=["sentiment"])
+    examples: list[Example] = Field(min_length=1)
+    head: str | None = Field(default=None, description="registered head name; default: the service default")
+    params: dict | None = Field(default=None, description="head parameters")
+
+
+class AddExamples(Strict):
+    examples: list[Example] = Field(min_length=1)
+
+
+class PredictTexts(Strict):
+    texts: list[Text] = Field(min_length=1)
+
+
+class PredictMany(Strict):
+    tasks: list[str] = Field(min_length=1)
+    texts: list[Text] = Field(min_length=1)
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class Predictions(BaseModel):
+    predictions: list[Prediction]
+
+
+class ManyPredictions(BaseModel):
+    results: dict[str, Predictions]
+
+
+class TaskOut(BaseModel):
+    name: str
+    head: str
+    head_params: dict
+    backbone: str
+    classes: list[str]
+    n_examples: int
+    version: int
+    created: float
+    updated: float
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+
+
+class Error(BaseModel):
+    detail: str
+
+
+ERRORS = {400: {"model": Error}, 401: {"model": Error}, 403: {"model": Error}, 404: {"model": Error},
+          409: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}}
+
+
+class BodyLimit:
+    """Pure ASGI middleware: refuse bodies over the limit (by header, and while streaming) and
+    count requests and their time per route and status for ``/metrics``."""
+
+    def __init__(self, app, max_bytes: int, metrics: dict) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+
+        async def send_counted(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._limited(scope, receive, send_counted)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            key = f'{scope["method"]} {route} {status[0]}'
+            self.metrics[f"requests|{key}"] += 1
+            self.metrics[f"seconds|{key}"] += time.perf_counter() - start
+
+    async def _limited(self, scope, receive, send):
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await _too_large(self.max_bytes, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.max_bytes, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send) -> None:
+    body = JSONResponse({"detail": f"request body is larger than {limit} bytes; split it into smaller requests"},
+                        status_code=413)
+    await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+    await send({"type": "http.response.body", "body": body.body})
+
+
+def create_app(service: TaskService, *, token: str | None, read_only: bool = False) -> FastAPI:
+    metrics: dict[str, float] = defaultdict(float)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await service.batcher.start()
+        yield
+        await service.batcher.stop()
+
+    app = FastAPI(title="anytask", version="1", lifespan=lifespan,
+                  description="Many tasks on one frozen backbone: one encoder pass per input.")
+
+    def require_writer(authorization: Annotated[str | None, Header()] = None) -> None:
+        if read_only:
+            raise _HTTP(403, "this server is read-only; restart it with a token to allow changes")
+        if token is None:  # local-dev mode, loopback only
+            return
+        if not authorization or not authorization.startswith("Bearer "):
+            raise _HTTP(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+        if not secrets.compare_digest(authorization[7:].encode(), token.encode()):
+            raise _HTTP(403, "wrong token")
+
+    writer = [Depends(require_writer)]
+
+    @app.exception_handler(_HTTP)
+    async def _http(request: Request, exc: _HTTP):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(AnytaskError)
+    async def _anytask(request: Request, exc: AnytaskError):
+        status = 404 if isinstance(exc, TaskNotFound) else 409 if isinstance(exc, TaskExists) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return JSONResponse({"detail": f"invalid request: {problems}"}, status_code=422)
+
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "backbone": service.backbone, "tasks": service.store.count()}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics_endpoint() -> str:
+        lines = ["# anytask service metrics (Prometheus text format)"]
+        for k, v in sorted(metrics.items()):
+            kind, key = k.split("|", 1)
+            method, path, status = key.split(" ")
+            name = "anytask_requests_total" if kind == "requests" else "anytask_request_seconds_total"
+            lines.append(f'{name}{{method="{method}",path="{path}",status="{status}"}} {v:.6g}')
+        lines += [f"anytask_encoder_batches_total {service.batcher.batches}",
+                  f"anytask_encoder_texts_total {service.batcher.texts}",
+                  f"anytask_tasks {service.store.count()}"]
+        return "\n".join(lines) + "\n"
+
+    @app.post("/v1/tasks", status_code=201, response_model=TaskOut, dependencies=writer, responses=ERRORS)
+    async def create_task(body: CreateTask) -> TaskOut:
+        info = await service.create_task(body.name, [e.text for e in body.examples],
+                                          [e.label for e in body.examples], body.head, body.params)
+        return TaskOut(**info.__dict__)
+
+    @app.get("/v1/tasks", response_model=TaskList)
+    def list_tasks() -> TaskList:
+        return TaskList(tasks=[TaskOut(**i.__dict__) for i in service.store.list()])
+
+    @app.get("/v1/tasks/{name}", response_model=TaskOut, responses=ERRORS)
+    def describe_task(name: str) -> TaskOut:
+        return TaskOut(**service.store.get(name).__dict__)
+
+    @app.delete("/v1/tasks/{name}", status_code=204, dependencies=writer, responses=ERRORS)
+    async def delete_task(name: str) -> None:
+        await service.delete_task(name)
+
+    @app.post("/v1/tasks/{name}/examples", response_model=TaskOut, dependencies=writer, responses=ERRORS)
+    async def add_examples(name: str, body: AddExamples) -> TaskOut:
+        info = await service.add_examples(name, [e.text for e in body.examples], [e.label for e in body.examples])
+        return TaskOut(**info.__dict__)
+
+    @app.post("/v1/tasks/{name}/predict", response_model=Predictions, responses=ERRORS)
+    async def predict(name: str, body: PredictTexts) -> Predictions:
+        out = await service.predict([name], body.texts)
+        return Predictions(predictions=out[name])
+
+    @app.post("/v1/predict", response_model=ManyPredictions, responses=ERRORS)
+    async def predict_many(body: PredictMany) -> ManyPredictions:
+        out = await service.predict(body.tasks, body.texts)
+        return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
+
+    app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
+    return app
+
+
+class _HTTP(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail

@@ -1,0 +1,151 @@
+"""TaskService: what the HTTP layer calls. Many tasks, one backbone, one encoder pass per input.
+
+All the work lives here (validation, embedding through the batcher, fitting heads with
+the library's registry, the durable store); ``app.py`` only maps HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import HEADS, create_head_for
+from anytask.apps.serve.batching import DynamicBatcher
+from anytask.apps.serve.store import TaskInfo, TaskStore
+
+# The best head on the few-shot benchmark averaged over 4-64 examples per class
+# (benchmarks/spine/few_shot.md); zero_shot is better at 4 or fewer per class: ask for it by name.
+DEFAULT_HEAD = "linear_probe"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 5_000_000
+    max_texts: int = 256  # per predict request
+    max_examples: int = 5_000  # per create / add request
+    max_text_chars: int = 10_000
+    max_tasks: int = 1_000
+    max_tasks_per_predict: int = 64
+
+
+class TaskService:
+    def __init__(self, store: TaskStore, embedder, *, backbone: str, limits: Limits = Limits(),
+                 max_wait_ms: float = 5.0, cache_dir: str | None = None, head_cache_size: int = 256) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.backbone = backbone
+        self.limits = limits
+        self.cache_dir = cache_dir
+        self.batcher = DynamicBatcher(embedder, max_wait_ms=max_wait_ms)
+        self._heads: OrderedDict[tuple[str, int], object] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        self._head_cache_size = head_cache_size
+
+    # -- validation -------------------------------------------------------------------------------
+    def check_texts(self, texts: list[str], *, limit: int, what: str = "texts") -> None:
+        if not texts:
+            raise AnytaskError(f"{what} is empty; send at least one")
+        if len(texts) > limit:
+            raise AnytaskError(f"{len(texts)} {what} in one request; the limit is {limit}: split the request")
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise AnytaskError(f"{what}[{i}] is empty or blank; send non-empty text")
+            if len(t) > self.limits.max_text_chars:
+                raise AnytaskError(f"{what}[{i}] has {len(t)} characters; the limit is {self.limits.max_text_chars}")
+
+    def _head_params(self, head: str, params: dict | None) -> dict:
+        HEADS.get(head)
+        params = dict(params or {})
+        for key in ("backbone", "cache_dir"):
+            if key in params:
+                raise AnytaskError(f"head parameter {key!r} is set by the server; leave it out")
+        return params
+
+    def _build_head(self, head: str, params: dict):
+        return create_head_for(head, self.backbone, self.cache_dir, **params)
+
+    # -- tasks ------------------------------------------------------------------------------------
+    async def create_task(self, name: str, texts: list[str], labels: list, head: str | None,
+                          params: dict | None) -> TaskInfo:
+        from anytask.apps.serve.store import TaskExists, check_name
+
+        check_name(name)
+        head = head or DEFAULT_HEAD
+        params = self._head_params(head, params)
+        self.check_texts(texts, limit=self.limits.max_examples, what="examples")
+        if await asyncio.to_thread(self.store.count) >= self.limits.max_tasks:
+            raise AnytaskError(f"the server holds its limit of {self.limits.max_tasks} tasks; delete one first")
+        if await asyncio.to_thread(self._exists, name):
+            raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
+        X = await self.batcher.embed(texts)
+        model = await asyncio.to_thread(self._fit, head, params, X, labels)
+        return await asyncio.to_thread(functools.partial(self.store.create, max_tasks=self.limits.max_tasks),
+                                       name, head, params, self.backbone, model, texts, labels)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.store.get(name)
+            return True
+        except AnytaskError:
+            return False
+
+    def _fit(self, head: str, params: dict, X: np.ndarray, labels: list):
+        model = self._build_head(head, params)
+        y = np.asarray([str(v) for v in labels], dtype=object)
+        try:
+            return model.fit(X, y)
+        except AnytaskError:
+            raise
+        except (TypeError, ValueError) as e:  # a parameter of the wrong type or range
+            raise AnytaskError(f"cannot fit head {head!r} with parameters {params}: {e}") from None
+
+    async def add_examples(self, name: str, texts: list[str], labels: list) -> TaskInfo:
+        self.check_texts(texts, limit=self.limits.max_examples, what="examples")
+        info = await asyncio.to_thread(self.store.get, name)
+        old_texts, old_labels = await asyncio.to_thread(self.store.examples, name)
+        X = await self.batcher.embed(old_texts + list(texts))  # old ones come from the cache
+        model = await asyncio.to_thread(self._fit, info.head, info.head_params, X, old_labels + list(labels))
+        return await asyncio.to_thread(self.store.replace_head, info, model, texts, labels)
+
+    async def delete_task(self, name: str) -> None:
+        await asyncio.to_thread(self.store.delete, name)
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _head(self, info: TaskInfo):
+        key = (info.name, info.version)
+        with self._heads_lock:
+            if key in self._heads:
+                self._heads.move_to_end(key)
+                return self._heads[key]
+        model = self.store.load_head(info)
+        with self._heads_lock:
+            self._heads[key] = model
+            while len(self._heads) > self._head_cache_size:
+                self._heads.popitem(last=False)
+        return model
+
+    async def predict(self, tasks: list[str], texts: list[str]) -> dict[str, list[dict]]:
+        """Predictions of every task for the same texts, from one shared encoder pass."""
+        self.check_texts(texts, limit=self.limits.max_texts)
+        if not tasks:
+            raise AnytaskError("tasks is empty; name at least one task")
+        if len(tasks) > self.limits.max_tasks_per_predict:
+            raise AnytaskError(f"{len(tasks)} tasks in one request; the limit is {self.limits.max_tasks_per_predict}")
+        # one indexed SQLite read (microseconds, never blocked by a writer in WAL mode); heads are
+        # loaded from disk only on a cache miss, so the common path stays on the event loop
+        infos = self.store.get_many(list(dict.fromkeys(tasks)))
+        heads = [self._head(info) for info in infos]
+        X = await self.batcher.embed(texts)
+        out = {}
+        for info, head in zip(infos, heads):
+            proba = head.predict_proba(X)
+            classes = [str(c) for c in head.classes_]
+            out[info.name] = [{"label": classes[int(p.argmax())],
+                               "probabilities": {c: float(v) for c, v in zip(classes, p)}} for p in proba]
+        return out

@@ -1,0 +1,144 @@
+"""Trainable copies of a Hugging Face encoder, for the methods that change weights (fine-tuning,
+linearised fine-tuning, aTLAS, the merge benchmark), and the model folders they write.
+
+The shared frozen backbone is never handed out here: every copy is read fresh from its folder.
+This is the one module (with :mod:`anytask.backbones.prompted`) that calls into a transformer's
+forward with substituted weights or embeddings; methods use these functions instead.
+
+* ``hidden_states(encoder, inputs, params)`` — token states ``(N, T, D)``, optionally with other
+  weights through ``torch.func.functional_call`` (the encoder's own tensors are not touched);
+* ``jvp_hidden_states(encoder, inputs, base, direction)`` — the states at ``base`` and their
+  directional derivative along ``direction`` (forward mode; the linearised model of Ortiz-Jimenez
+  et al. 2023, https://arxiv.org/abs/2305.12827);
+* ``Linearized`` — ``f(x; theta_0) + J f(x; theta_0) delta`` with only ``delta`` trainable.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, jvp
+
+from anytask.core.errors import AnytaskError
+
+WEIGHTS = "model.safetensors"
+LINEARIZED_MARKER = "linearized"  # key in a checkpoint's finetune.json that says it is a tangent delta
+
+
+def load_encoder(folder: str | Path):
+    """A trainable copy of the encoder in ``folder`` (eager attention: the fused kernel has no forward-mode
+    derivative) and its tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise AnytaskError(f"{folder} is not a model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
+    return model, tokenizer
+
+
+def mean_pool(states: Tensor, mask: Tensor, *, normalize: bool = False) -> Tensor:
+    """Mean of the token states ``(N, T, D)`` where ``mask`` ``(N, T)`` is 1: ``(N, D)``, optionally unit-norm."""
+    m = mask.unsqueeze(-1).to(states.dtype)  # (N, T, 1)
+    pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)  # (N, D)
+    return F.normalize(pooled, dim=-1) if normalize else pooled
+
+
+def _states(out) -> Tensor:
+    return out if isinstance(out, Tensor) else out.last_hidden_state
+
+
+def hidden_states(model: nn.Module, inputs: dict, params: dict[str, Tensor] | None = None) -> Tensor:
+    """Token states ``(N, T, D)`` of an encoder (or a ``Linearized`` one), with ``params`` in place of its
+    own tensors when given."""
+    out = model(**inputs) if params is None else functional_call(model, params, kwargs=dict(inputs))
+    return _states(out)
+
+
+def jvp_hidden_states(encoder: nn.Module, inputs: dict, base: dict[str, Tensor],
+                      direction: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """``(f(x; base), J_theta f(x; base) . direction)``; tensors not in ``direction`` stay at ``base``."""
+    keys = list(direction)
+    fixed = {n: p for n, p in base.items() if n not in direction}
+
+    def f(*moving):
+        return _states(functional_call(encoder, {**fixed, **dict(zip(keys, moving))}, kwargs=dict(inputs)))
+
+    return jvp(f, tuple(base[k] for k in keys), tuple(direction[k] for k in keys))
+
+
+def input_embeddings(encoder: nn.Module, ids: Tensor) -> Tensor:
+    """The encoder's token embeddings ``(N, T, D)`` for ``ids``, to perturb and pass as ``inputs_embeds``."""
+    return encoder.get_input_embeddings()(ids)
+
+
+def parameter_names(encoder: nn.Module, *, embeddings: bool) -> list[str]:
+    """Names of the encoder's parameters, without the embedding tables unless ``embeddings``."""
+    return [n for n, _ in encoder.named_parameters() if embeddings or "embeddings" not in n]
+
+
+class Linearized(nn.Module):
+    """``f(x; theta_0) + J f(x; theta_0) delta``: only ``delta`` (zeros at the start) trains."""
+
+    def __init__(self, encoder: nn.Module, train_embeddings: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False)
+        self.names = parameter_names(encoder, embeddings=train_embeddings)
+        self.base = {n: p.detach() for n, p in encoder.named_parameters()}
+        self.delta = nn.ParameterList(nn.Parameter(torch.zeros_like(self.base[n])) for n in self.names)
+
+    def forward(self, **inputs) -> Tensor:
+        out, tangent = jvp_hidden_states(self.encoder, inputs, self.base, dict(zip(self.names, self.delta)))
+        return out + tangent
+
+    def task_vector(self) -> dict[str, Tensor]:
+        return {n: d.detach().clone() for n, d in zip(self.names, self.delta)}
+
+
+def label_head(encoder: nn.Module, tokenizer, label_names: list[str]) -> Tensor:
+    """(C, D) unit vectors: the pre-trained encoder's embeddings of the label names (frozen)."""
+    enc = tokenizer(label_names, padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        return mean_pool(hidden_states(encoder, enc), enc["attention_mask"], normalize=True)
+
+
+def save_model_folder(state: dict, like: str | Path, out: str | Path, extra: dict[str, bytes] | None = None, *,
+                      metadata: dict | None = None, readme: str | None = None) -> Path:
+    """Write ``like``'s files (tokenizer, configs, pooling folders) with ``state`` as its weights, plus
+    ``extra`` files, to ``out`` atomically: a failure leaves no partial folder. ``like``'s model card
+    (README.md) is not copied as if it described the new weights: ``readme`` replaces it, or it is dropped."""
+    from safetensors.torch import save_file
+
+    from anytask.core.io import write_folder_atomic
+
+    like = Path(like)
+    extra = dict(extra or {})
+    with tempfile.TemporaryDirectory() as scratch:
+        weights_file = Path(scratch) / WEIGHTS
+        save_file({k: v.contiguous() for k, v in state.items()}, str(weights_file),
+                  metadata={"format": "pt", **(metadata or {})})
+        files: dict[str, bytes | Path] = {str(p.relative_to(like)): p for p in sorted(like.rglob("*"))
+                                          if p.is_file() and "__pycache__" not in p.parts}
+        files.pop("README.md", None)
+        if readme is not None:
+            files["README.md"] = readme.encode()
+        files.update(extra)
+        files[WEIGHTS] = weights_file
+        return write_folder_atomic(out, files)
+
+
+def linearized_checkpoint(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a linearised fine-tuning delta (its weights are meaningless as a plain model)."""
+    meta = Path(folder) / "finetune.json"
+    if not meta.is_file():
+        return False
+    try:
+        return bool(json.loads(meta.read_text(encoding="utf-8")).get(LINEARIZED_MARKER))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False

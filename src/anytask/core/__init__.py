@@ -1,0 +1,1 @@
+"""core layer (see anytask's package docstring)."""

@@ -1,0 +1,224 @@
+"""Save and load any anytask object as a folder: ``config.json`` + ``model.safetensors``.
+
+Never pickle. The folder is written next to its final place and moved in with a
+rename, so a crash leaves either the old folder or the new one, never half of one.
+``config.json`` records the class, its parameters, the library version and the
+SHA-256 of the tensor file, so a truncated or edited file is caught on load.
+
+Objects take part by implementing two methods::
+
+    def _get_state(self) -> tuple[dict, dict[str, torch.Tensor]]     # (extra config, tensors)
+    @classmethod
+    def _from_state(cls, params: dict, extra: dict, tensors: dict) -> Self
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from anytask.core.errors import AnytaskError
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_folder_atomic(dest: str | os.PathLike, files: dict[str, bytes | Path]) -> Path:
+    """Write ``files`` (name -> bytes, or a path to copy) as folder ``dest``, replacing it atomically."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        for name, content in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            else:
+                target.write_bytes(content)
+            with open(target, "rb+") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a saved model is an ordinary folder
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.rmdir(old)
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def write_file_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write one file via a temporary file and a rename: readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(obj: Any, path: str | os.PathLike) -> Path:
+    """Save ``obj`` (a head, a classifier, ...) as a folder at ``path``."""
+    from anytask import __version__
+
+    if not hasattr(obj, "_get_state"):
+        raise AnytaskError(f"{type(obj).__name__} cannot be saved: it has no _get_state()")
+    extra, tensors = obj._get_state()
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with tempfile.TemporaryDirectory() as scratch:
+        weights = Path(scratch) / WEIGHTS
+        save_file(tensors, str(weights))
+        params = obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
+        config = {
+            "format": FORMAT_VERSION,
+            "anytask_version": __version__,
+            "class": f"{type(obj).__module__}:{type(obj).__qualname__}",
+            "params": params,
+            "extra": extra,
+            "weights_sha256": _sha256(weights),
+        }
+        try:
+            text = json.dumps(config, indent=2, sort_keys=True)
+        except TypeError as e:
+            raise AnytaskError(f"cannot save {type(obj).__name__}: a parameter is not JSON ({e})") from e
+        return write_folder_atomic(path, {CONFIG: text.encode(), WEIGHTS: weights})
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    cfg_path = path / CONFIG
+    if not cfg_path.is_file():
+        raise AnytaskError(f"no saved anytask model at {path}: {cfg_path} does not exist")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AnytaskError(f"corrupted saved model: {cfg_path} is not valid JSON ({e}); save it again") from e
+    for key in ("format", "class", "params", "extra", "weights_sha256"):
+        if key not in config:
+            raise AnytaskError(f"corrupted saved model: {cfg_path} lacks {key!r}; save it again")
+    fmt = config["format"]
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise AnytaskError(f"corrupted saved model: {cfg_path} has format {fmt!r}, not a version number; save it again")
+    if fmt > FORMAT_VERSION:
+        raise AnytaskError(f"{path} was saved in format {fmt} by anytask {config.get('anytask_version', '?')}; this "
+                           f"anytask ({_version()}) reads format {FORMAT_VERSION} and older: upgrade anytask to load it")
+    return config
+
+
+def _version() -> str:
+    from anytask import __version__
+
+    return __version__
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Load an object saved with :func:`save`; verifies the tensor file's checksum first."""
+    path = Path(path)
+    config = read_config(path)
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise AnytaskError(f"corrupted saved model: {weights} is missing; save it again")
+    if _sha256(weights) != config["weights_sha256"]:
+        raise AnytaskError(
+            f"corrupted saved model: {weights} does not match the checksum in {path / CONFIG} "
+            "(truncated or modified); save the model again"
+        )
+    cls = resolve_class(config["class"])
+    try:
+        tensors: dict[str, torch.Tensor] = load_file(str(weights))
+        return cls._from_state(config["params"], config["extra"], tensors)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, AnytaskError):
+            raise
+        raise AnytaskError(f"corrupted saved model at {path}: {type(e).__name__}: {e}; save it again") from e
+
+
+def resolve_class(path: str) -> type:
+    """The anytask class named ``module:QualName`` in a saved config (only anytask's own)."""
+    module_name, _, qualname = str(path).partition(":")
+    if not module_name.startswith("anytask."):
+        raise AnytaskError(f"refusing to load class {path!r}: only anytask classes are loadable")
+    try:
+        cls = getattr(importlib.import_module(module_name), qualname)
+    except (ImportError, AttributeError) as e:
+        raise AnytaskError(f"saved model names unknown class {path!r}") from e
+    if not hasattr(cls, "_from_state"):
+        raise AnytaskError(f"class {path!r} is not loadable")
+    return cls
+
+
+def find_named(name_or_path: str, *, kind: str, home_subdir: str, shipped: Path, hint: str) -> Path:
+    """A saved-model folder by path or by name: the path itself, then $ANYTASK_HOME/<home_subdir>/<name>,
+    then the copy shipped in the package; the error lists every place it looked."""
+    candidates = [Path(name_or_path).expanduser()]
+    if os.environ.get("ANYTASK_HOME"):
+        candidates.append(Path(os.environ["ANYTASK_HOME"]).expanduser() / home_subdir / name_or_path)
+    candidates.append(shipped / name_or_path)
+    for path in candidates:
+        if (path / CONFIG).is_file():
+            return path
+    raise AnytaskError(f"no {kind} {name_or_path!r}: looked for {CONFIG} in "
+                       + ", ".join(str(p) for p in candidates) + f". {hint}")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_once(path: str, mtime: float) -> Any:
+    return load(path)
+
+
+def load_cached(path: Path, expected: type, kind: str) -> Any:
+    """``load(path)`` once per process and weights file version, checked to be an ``expected``."""
+    weights = Path(path) / WEIGHTS
+    if not weights.is_file():
+        raise AnytaskError(f"{kind} at {path} is missing its weights file {weights}; reinstall anytask or save "
+                           "it again")
+    obj = _load_once(str(path), weights.stat().st_mtime)
+    if not isinstance(obj, expected):
+        raise AnytaskError(f"{path} holds a {type(obj).__name__}, not a {kind}")
+    return obj

@@ -1,0 +1,225 @@
+"""Contract checks run over every entry of every registry (scikit-learn's test_common.py style).
+
+``CHECKS`` maps a registry kind to its contract; a registry without one fails
+``test_every_registry_has_a_contract``, so a new family cannot land unchecked. Heads over
+features have the fuller sklearn-style contract in test_heads.py; here they also round-trip
+integer labels, and every saveable class round-trips its stateful options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods import all_registries
+
+REGISTRIES = [r for r in all_registries() if r.family != "test"]
+ENTRIES = [pytest.param(r, e, id=f"{r.kind}:{e.name}") for r in REGISTRIES for e in r.entries()]
+CHECKS = {}
+
+
+def check(kind):
+    def deco(fn):
+        CHECKS[kind] = fn
+        return fn
+    return deco
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_every_registry_has_a_contract():
+    assert {r.kind for r in REGISTRIES} <= set(CHECKS), set(r.kind for r in REGISTRIES) - set(CHECKS)
+
+
+@pytest.mark.parametrize("reg,entry", ENTRIES)
+def test_contract(reg, entry, request):
+    CHECKS[reg.kind](entry, request)
+
+
+# -- the contracts ---------------------------------------------------------------------------------
+
+@check("backbone")
+def _backbone(entry, request):
+    from anytask.backbones import create_backbone, state_hash
+
+    if entry.name == "minilm":
+        backbone = request.getfixturevalue("minilm")
+    elif entry.name == "hf":
+        backbone = create_backbone(f"hf:{request.getfixturevalue('bert_folders')[0]}")
+    else:
+        backbone = create_backbone(entry.name)
+    before = state_hash(backbone)
+    X = backbone.embed(["a short text", "another, longer text about football"])
+    assert X.shape == (2, backbone.config.dim) and torch.isfinite(X).all()
+    assert not any(p.requires_grad for p in backbone.parameters()) and not backbone.training
+    assert state_hash(backbone) == before
+
+
+@check("head")
+def _head(entry, request):
+    from anytask.backbones import state_hash
+    from anytask.methods.heads import create_head
+
+    if entry.caps.input == "texts":
+        pytest.skip("raw-text heads run a BERT-style encoder: contract in test_prompt_tuning.py")
+    tiny = request.getfixturevalue("tiny")
+    params = {"zero_shot": {"backbone": "tiny"},
+              "concept_bottleneck": {"concepts": str(request.getfixturevalue("tiny_concepts")), "l1": 1e-4}}
+    rng = np.random.default_rng(0)
+    texts = [f"{w} {' '.join(rng.choice(list('xyzw'), 3))} {i}" for i in range(10)
+             for w in ("fruit apple", "animal zebra", "mango tropical")]
+    X = tiny.embed(texts).numpy()
+    y = np.tile([7, 3, 5], 10)  # integer labels, not 0..C-1, not sorted by first appearance
+    before = state_hash(tiny)
+    head = create_head(entry.name, **params.get(entry.name, {})).fit(X, y)
+    assert state_hash(tiny) == before
+    proba = head.predict_proba(X)
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1.0)
+    assert head.classes_.tolist() == [3, 5, 7]
+    if entry.caps.saveable:
+        tmp = request.getfixturevalue("tmp_path")
+        loaded = io.load(io.save(head, tmp / "head"))
+        assert loaded.predict(X).dtype.kind == "i" and loaded.classes_.tolist() == [3, 5, 7]
+        np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+
+
+@check("regressor")
+def _regressor(entry, request):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)).astype(np.float32)
+    y = X @ rng.normal(size=6) + 0.5
+    reg = entry.obj().fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == (40,) and np.corrcoef(pred, y)[0, 1] > 0.9
+    if entry.caps.saveable:
+        loaded = io.load(io.save(reg, request.getfixturevalue("tmp_path") / "reg"))
+        np.testing.assert_allclose(loaded.predict(X), pred, atol=1e-6)
+
+
+@check("continual learner")
+def _learner(entry, request):
+    from anytask.data import make_stream
+    from anytask.methods.continual import make_learner
+
+    tasks = make_stream("synthetic", seed=0)[:2]
+    learner = make_learner(entry.name, n_tasks=2, seed=0)
+    for t, task in enumerate(tasks):  # integer task ids: they must survive a save / load
+        for i in range(0, 400, 50):
+            learner.partial_fit(task.X_train[i:i + 50], task.y_train[i:i + 50],
+                                task=t if entry.caps.task_ids else None)
+    learner.finish()
+    pred = learner.predict(tasks[0].X_test)
+    assert pred.shape == (len(tasks[0].X_test),)
+    if entry.caps.saveable:
+        loaded = io.load(io.save(learner, request.getfixturevalue("tmp_path") / "learner"))
+        np.testing.assert_array_equal(loaded.predict(tasks[0].X_test), pred)
+        if entry.caps.task_ids:
+            np.testing.assert_array_equal(loaded.predict(tasks[1].X_test, task=1),
+                                          learner.predict(tasks[1].X_test, task=1))
+
+
+@check("merge method")
+def _merge(entry, request):
+    from anytask.methods.merging import merge_state_dicts
+
+    if entry.caps.learned:  # coefficients come from data: its identities are in test_atlas.py
+        with pytest.raises(AnytaskError, match="learns its coefficients"):
+            merge_state_dicts({"w": torch.zeros(2)}, [{"w": torch.ones(2)}], method=entry.name)
+        return
+    g = torch.Generator().manual_seed(0)
+    base = {"w": torch.randn(4, 3, generator=g), "ids": torch.arange(3)}
+    same = merge_state_dicts(base, [base, base], method=entry.name)
+    assert all(torch.equal(same[k], base[k]) for k in base)  # merging the base with itself is the base
+    tuned = {"w": base["w"] + torch.randn(4, 3, generator=g), "ids": base["ids"]}
+    zero = merge_state_dicts(base, [tuned], method=entry.name, scale=0.0)
+    assert torch.equal(zero["w"], base["w"]) and zero["w"].dtype == base["w"].dtype
+
+
+@check("optimizer")
+def _optimizer(entry, request):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5))
+    opt = entry.obj([w], lr=0.1)
+    start = w.detach().clone()
+    loss = (w ** 2).sum()
+    loss.backward()
+    opt.first_step(opt.radius(0.1 if entry.name == "tram" else None))
+    assert not torch.equal(w.detach(), start)  # the ascent step moved the weights
+    opt.zero_grad()
+    (w ** 2).sum().backward()
+    opt.second_step()
+    assert (w ** 2).sum() < loss  # one descent step from the original weights lowered the loss
+
+
+@check("fine-tuning mode")
+def _finetune(entry, request):
+    from anytask.backbones import create_backbone
+
+    base = request.getfixturevalue("bert_folders")[0]
+    out = request.getfixturevalue("tmp_path") / entry.name
+    before = _digest(base)
+    info = entry.obj(base, ["good fun", "bad day", "great", "awful"], [0, 1, 0, 1], ["good", "bad"], out,
+                     steps=2, batch_size=4, progress=False)
+    assert _digest(base) == before and len(info["history"]) == 2
+    assert json.loads((out / "finetune.json").read_text())["linearized"] == (entry.name == "linearized")
+    assert not (out / "README.md").exists() or "anytask" in (out / "README.md").read_text()
+    if entry.name == "linearized":  # its weights are a tangent delta: not a plain backbone
+        with pytest.raises(AnytaskError, match="linearised"):
+            create_backbone(f"hf:{out}")
+    else:
+        assert create_backbone(f"hf:{out}").embed(["x"]).shape[0] == 1
+
+
+@check("dataset source")
+def _dataset(entry, request):
+    from anytask.data import load_dataset
+
+    tmp = request.getfixturevalue("tmp_path")
+    if entry.name == "folder":
+        (tmp / "tiny").mkdir()
+        for split in ("train", "test"):
+            (tmp / "tiny" / f"{split}.jsonl").write_text(
+                "\n".join(json.dumps({"text": f"t{i}", "label": i % 2}) for i in range(6)))
+        train, test = load_dataset("tiny", data_root=tmp)
+    elif entry.name == "hf":
+        datasets = pytest.importorskip("datasets", reason="the hf source needs `pip install datasets`")
+        local = datasets.Dataset.from_dict(
+            {"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]},
+            features=datasets.Features({"text": datasets.Value("string"),
+                                        "label": datasets.ClassLabel(names=["neg", "pos"])}))
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setattr(datasets, "load_dataset", lambda name, config=None, split="train": local)
+        train, test = load_dataset("hf:local/toy")
+        assert train.y.tolist() == ["neg", "pos", "neg", "pos"]  # class ids become their names
+    else:
+        spec = {"sklearn": "sklearn:iris", "synthetic": "synthetic:topics"}[entry.name]
+        train, test = load_dataset(spec)
+    assert len(train) and len(test) and len(train.X) == len(train.y)
+
+
+@check("stream")
+def _stream(entry, request):
+    from anytask.data import make_stream
+
+    if entry.name == "synthetic":
+        tasks = make_stream("synthetic", seed=0)
+    elif entry.name == "text":
+        root = request.getfixturevalue("shared_text")
+        tasks = make_stream("text", data_root=root, backbone="tiny", n_train=20, order=["trec", "sms_spam"])
+    else:
+        tasks = make_stream(entry.name, data_root=request.getfixturevalue("shared_text").parent)
+    assert tasks and all(len(t.X_train) == len(t.y_train) and len(t.X_test) == len(t.y_test) for t in tasks)
+    assert len({t.X_train.shape[1] for t in tasks}) == 1
