@@ -135,11 +135,9 @@ def plot(r, path: Path) -> None:
 
 
 def main(path="benchmarks/merging/tasks.json") -> None:
+    """Print the tables and write the plot; docs/results/merging.md is written by benchmarks/docs.py."""
     r = json.loads(Path(path).read_text())
-    text = tables(r)
-    print(text)
-    Path(path).with_suffix(".md").write_text(f"<!-- {r['command']} ; python benchmarks/merging/summary.py -->\n"
-                                             + text + "\n")
+    print(tables(r))
     plot(r, Path(path).with_suffix(".png"))
 
 

@@ -18,8 +18,7 @@ import numpy as np
 METHODS = ("linear_probe", "prompts", "promptsrc", "setfit")
 
 
-def main(path="benchmarks/prompting/few_shot.json") -> None:
-    r = json.loads(Path(path).read_text())
+def _stats(r: dict):
     acc = defaultdict(dict)  # (k, method, seed) -> task -> accuracy
     sec = defaultdict(dict)
     for row in r["rows"]:
@@ -64,8 +63,17 @@ def main(path="benchmarks/prompting/few_shot.json") -> None:
     text = (f"Mean over {len(tasks)} tasks ({', '.join(tasks)}); ± is the std over seeds.\n\n" + "\n".join(lines)
             + "\n\nPer task: accuracy % mean ± std over seeds (adaptation seconds, number of seeds):\n\n"
             + "\n".join(detail))
+    return text, points, methods, tasks
+
+
+def render(r: dict) -> str:
+    return _stats(r)[0]
+
+
+def main(path="benchmarks/prompting/few_shot.json") -> None:
+    """Print the tables and write the plot; docs/results/prompting.md is written by benchmarks/docs.py."""
+    text, points, methods, tasks = _stats(json.loads(Path(path).read_text()))
     print(text)
-    Path(path).with_suffix(".md").write_text(f"<!-- {r['command']} -->\n{text}\n")
 
     import matplotlib
     matplotlib.use("Agg")

@@ -24,11 +24,7 @@ def ms(v) -> str:
     return f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if v else "–"
 
 
-def main(*paths) -> None:
-    paths = paths or [p for p in ("benchmarks/prompting/base_to_novel.json",
-                                  "benchmarks/prompting/base_to_novel_large.json") if Path(p).exists()]
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    path = paths[0]
+def _cells(runs: list[dict]):
     r = {"command": " && ".join(run["command"] for run in runs), "rows": [row for run in runs for row in run["rows"]]}
     cells = defaultdict(lambda: defaultdict(list))  # (task, k, method) -> metric -> per-seed values
     per_seed = defaultdict(lambda: defaultdict(list))  # (k, method, seed) -> metric -> per-task values
@@ -39,6 +35,12 @@ def main(*paths) -> None:
     tasks = sorted({t for t, _, _ in cells})
     shots = sorted({k for _, k, _ in cells})
     methods = [m for m in METHODS if any(key[2] == m for key in cells)]
+    return r, cells, per_seed, tasks, shots, methods
+
+
+def render(runs: list[dict]) -> str:
+    """The Markdown tables (average over tasks, then every task) from the result files' contents."""
+    r, cells, per_seed, tasks, shots, methods = _cells(runs)
     n_tasks = {key: len(v["base"]) for key, v in per_seed.items()}
     head = ["| k per base class | method | base | novel | HM | adaptation seconds per task |", "|---|---|---|---|---|---|"]
     avg = []
@@ -55,10 +57,18 @@ def main(*paths) -> None:
     for (task, k, method), c in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], METHODS.index(kv[0][2]))):
         secs = f"{np.mean(c['seconds']):.1f}" if method != "zero_shot" else "0"
         detail.append(f"| {task} | {k} | {method} | {ms(c['base'])} | {ms(c['novel'])} | {ms(c['hm'])} | {secs} |")
-    text = (f"Average over {len(tasks)} tasks ({', '.join(tasks)}); ± is the std over seeds of the task average.\n\n"
+    return (f"Average over {len(tasks)} tasks ({', '.join(tasks)}); ± is the std over seeds of the task average.\n\n"
             + "\n".join(head + avg) + "\n\nPer task (± std over seeds):\n\n" + "\n".join(detail))
-    print(text)
-    Path(path).with_suffix(".md").write_text(f"<!-- {r['command']} -->\n{text}\n")
+
+
+def main(*paths) -> None:
+    """Print the tables and write the plot; docs/results/prompting.md is written by benchmarks/docs.py."""
+    paths = paths or [p for p in ("benchmarks/prompting/base_to_novel.json",
+                                  "benchmarks/prompting/base_to_novel_large.json") if Path(p).exists()]
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    path = paths[0]
+    print(render(runs))
+    _, cells, _, tasks, shots, methods = _cells(runs)
 
     import matplotlib
     matplotlib.use("Agg")

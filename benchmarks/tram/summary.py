@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 
-def main(path="benchmarks/tram/ood.json") -> None:
-    r = json.loads(Path(path).read_text())
+def render(r: dict) -> str:
     acc, secs, passes = defaultdict(lambda: defaultdict(list)), defaultdict(list), {}
     for row in r["rows"]:
         for t, a in row["acc"].items():
@@ -29,9 +28,11 @@ def main(path="benchmarks/tram/ood.json") -> None:
         s = f"{np.mean(secs[opt]):.2f}" if secs.get(opt) else "–"
         lines.append(f"| {opt} | {' | '.join(cols)} | {100 * ood.mean():.1f} ± {100 * ood.std():.1f} | {s} | "
                      f"{passes.get(opt, '–')} |")
-    text = "\n".join(lines)
-    print(text)
-    Path(path).with_suffix(".md").write_text(f"<!-- {r['command']} -->\n{text}\n")
+    return "\n".join(lines)
+
+
+def main(path="benchmarks/tram/ood.json") -> None:
+    print(render(json.loads(Path(path).read_text())))
 
 
 if __name__ == "__main__":

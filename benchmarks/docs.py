@@ -1,0 +1,301 @@
+"""Write docs/results/<family>.md from the committed result files: the one writer of results tables.
+
+    python benchmarks/docs.py            # rewrite docs/results/
+    python benchmarks/docs.py --check    # exit 1 if a committed page differs from what the files give
+
+Each section is (title, result files, a renderer that turns their contents into Markdown tables,
+plot, notes). The notes (``<result>.notes.md`` beside a result file) are the hand-written part: the
+set-up and what the numbers mean. Every table comes from a renderer, so a table cannot drift from
+its JSON; tests/test_docs.py runs ``--check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+OUT = ROOT / "docs" / "results"
+sys.path.insert(0, str(BENCH))
+
+
+def _load(path: str) -> dict:
+    return json.loads((BENCH / path).read_text(encoding="utf-8"))
+
+
+def ms(m: float, s: float, digits: int = 3, scale: float = 1.0) -> str:
+    return f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+# -- renderers: result file contents -> Markdown ----------------------------------------------------
+
+def bench_tables(r: dict) -> str:
+    """`anytask bench` result: the average over tasks with the gap to the baseline, ECE, then every task."""
+    from anytask.experiments.report import markdown, task_average
+
+    acc, ece = task_average(r), task_average(r, "ece") if all("ece" in x for x in r["results"]) else {}
+    base, shots = r["baseline"], r["shots"]
+    rows = []
+    for head in r["heads"]:
+        cells = [ms(*acc[(head, k)]) if (head, k) in acc else "—" for k in shots]
+        if head == base:
+            gap = "baseline"
+        else:
+            gap = " / ".join(f"{acc[(head, k)][0] - acc[(base, k)][0]:+.3f}" for k in shots
+                             if (head, k) in acc and (base, k) in acc)
+        rows.append([f"`{head}`", *cells, gap])
+    text = (f"Mean accuracy over the {len(r['tasks'])} tasks, ± the spread of that mean over "
+            f"{len(r['seeds'])} seeds:\n\n" + table(["head", *[f"k={k}" for k in shots], f"minus {base}"], rows))
+    if ece:
+        rows = [[f"`{h}`", *[f"{ece[(h, k)][0]:.3f}" if (h, k) in ece else "—" for k in shots]] for h in r["heads"]]
+        text += "\n\nTop-label expected calibration error (lower is better):\n\n" + table(
+            ["head", *[f"k={k}" for k in shots]], rows)
+    return text + "\n\nPer task:\n\n" + markdown(r).strip()
+
+
+def wall_time(r: dict) -> str:
+    rows = [[k, r[k]["wall_seconds"], f"{r[k]['texts_embedded']:,}", r[k]["embed_seconds"]] for k in ("cold", "warm")]
+    return (table(["embedding cache", "wall seconds", "texts embedded", "embedding seconds"], rows)
+            + f"\n\nAccuracies identical: {r['accuracies_identical']}; speed-up {r['speedup']}×.")
+
+
+def throughput(r: dict) -> str:
+    t = r["texts_per_second"]
+    names = {"sentence_transformers": "sentence-transformers `encode`", "anytask_no_cache": "anytask, no cache",
+             "anytask_cold": "anytask Embedder, cold cache (embed + write)", "anytask_warm": "anytask Embedder, warm cache"}
+    rows = [[names[k], f"{v['mean']:,.1f} ± {v['std']:,.1f}"] for k, v in t.items()]
+    return (table(["path", "texts/s"], rows) + f"\n\nCold overhead vs sentence-transformers "
+            f"{r['cold_overhead_vs_sentence_transformers_pct']} %, warm / cold {r['warm_speedup_vs_cold']}×, largest "
+            f"difference from sentence-transformers' embeddings {r['max_abs_difference_vs_sentence_transformers']:.1e}.")
+
+
+def icl_headroom(r: dict) -> str:
+    acc = r["mean_accuracy"]
+    base = next(k for k in acc if "baseline" in k)
+    shots = list(acc[base])
+    rows = [[name, *[f"{100 * acc[base][k]:.1f}" if name == base else f"{100 * (v[k] - acc[base][k]):+.1f}"
+                     for k in shots]] for name, v in acc.items()]
+    return (f"Mean accuracy over the tasks ({r['seeds']} seeds): the baseline in %, every other row in points "
+            "against it:\n\n" + table(["learner", *[f"k={k}" for k in shots]], rows))
+
+
+def icl_variants(r: dict) -> str:
+    rows = []
+    for variant, groups in r["points_minus_probe"].items():
+        for group, values in groups.items():
+            rows.append([variant, group, *[f"{v:+.1f}" for v in values.values()]])
+    shots = list(next(iter(next(iter(r["points_minus_probe"].values())).values())))
+    return "Points against the linear probe in the same run:\n\n" + table(
+        ["module", "over", *[f"k={k}" for k in shots]], rows)
+
+
+def icl_regression(r: dict) -> str:
+    s = r["summary"]
+    sizes = list(s["icl"])
+    names = {"icl": "`ICLRegressor` (no gradient step)", "ridge_cv": "RidgeCV (leave-one-out penalty)",
+             "ols": "least squares", "context_mean": "the context's mean"}
+    rows = [[names.get(m, m), *[f"{s[m][n]['mean']:.3f} ± {s[m][n]['std']:.3f}" for n in sizes]] for m in s]
+    return (f"R² on the rows outside a random context of n ({r['seeds']} seeds; {r['data']}):\n\n"
+            + table(["method", *[f"n={n}" for n in sizes]], rows))
+
+
+def icl_speed(r: dict) -> str:
+    rows = [[case, f"{1000 * v['icl']['median_s']:.1f}", f"{1000 * v['linear_probe']['median_s']:.1f}"]
+            for case, v in r["cases"].items()]
+    return (table(["context", "icl fit + predict, median ms", "linear_probe fit + predict, median ms"], rows)
+            + f"\n\n{r['queries']:,} queries of dimension {r['dim']}, {r['repeats']} repeats, {r['torch_threads']} "
+            f"torch threads; peak resident memory {r['peak_rss_mb']} MB ({r['rss_before_timing_mb']} MB before timing).")
+
+
+def merging_tables(r: dict) -> str:
+    from merging.summary import tables
+
+    return tables(r).strip()
+
+
+def peft_check(r: dict) -> str:
+    import statistics
+
+    rows = [[f"`{m}`", f"{v['max_abs_diff']:.1e}", f"{v['max_abs_diff_outside_exact_sign_ties']:.1e}",
+             v["entries_with_exact_sign_ties"], f"{statistics.mean(v['anytask_seconds']):.2f}",
+             f"{statistics.mean(v['peft_seconds']):.2f}"] for m, v in r["methods"].items()]
+    return (f"{r['models']} checkpoints, PEFT {r['peft_version']}, mean of {r['repeats']} repeats:\n\n"
+            + table(["method", "max difference", "outside exact sign ties", "entries in exact sign ties",
+                     "anytask seconds (read, check, merge, write)", "PEFT seconds (read, merge in memory)"], rows))
+
+
+def tram_table(r: dict) -> str:
+    from tram.summary import render
+
+    return render(r).strip()
+
+
+def base_to_novel(*runs: dict) -> str:
+    from prompting.summary import render
+
+    return render(list(runs)).strip()
+
+
+def prompt_few_shot(r: dict) -> str:
+    from prompting.few_shot_summary import render
+
+    return render(r).strip()
+
+
+def sae_quality(r: dict) -> str:
+    rows = [[s["expansion"], s["validation"]["n_latents"], f"{s['validation']['explained_variance']:.3f}",
+             s["validation"]["l0"], f"{100 * s['validation']['dead_fraction']:.0f} %", f"{s['train_seconds'] / 60:.1f}"]
+            for s in r["sizes"]]
+    sweep = [[x["l1"], f"{x['explained_variance']:.3f}", x["l0"], f"{100 * x['dead_fraction']:.0f} %"]
+             for x in r["l1_sweep_at_expansion_4"]]
+    return (f"On {r['validation_texts']:,} held-out pool texts (pool {r['pool_texts']:,}); L1 {r['chosen_l1']} "
+            f"chosen by the sweep; shipped expansion {r['shipped']['expansion']}:\n\n"
+            + table(["expansion", "concepts", "explained variance", "L0 (mean active)", "dead", "CPU minutes"], rows)
+            + "\n\nL1 sweep at expansion 4:\n\n" + table(["l1", "explained variance", "L0", "dead"], sweep))
+
+
+def concepts_full(r: dict) -> str:
+    rows = [[t["task"], t["n_train"], f"{t['linear_probe']['accuracy']:.3f}", f"{t['concept_bottleneck']['accuracy']:.3f}",
+             f"{100 * t['gap']:+.1f}", f"{t['naming']['top3_hit_rate']:.2f} / {t['naming']['random_concepts_hit_rate']:.2f}"
+             f" / {t['naming']['chance']:.2f}"] for t in r["tasks"]]
+    m, n = r["mean_accuracy"], r["mean_naming"]
+    rows.append(["**mean**", "", f"**{m['linear_probe']:.3f}**", f"**{m['concept_bottleneck']:.3f}**",
+                 f"**{100 * r['mean_gap']:+.1f}**", f"{n['top3_hit_rate']:.2f} / {n['random_concepts_hit_rate']:.2f} / "
+                 f"{n['chance']:.2f}"])
+    return table(["task", "train texts", "linear_probe", "concept_bottleneck", "gap (points)",
+                  "naming hit rate: top-3 / random 3 / chance"], rows)
+
+
+def stream_table(r: dict) -> str:
+    from anytask.experiments.stream_report import stream_markdown
+
+    return stream_markdown(r).strip()
+
+
+def serve_load(r: dict) -> str:
+    rows = [[lv["clients"], ms(lv["requests_per_second"]["mean"], lv["requests_per_second"]["std"], 1),
+             f"{lv['p50_ms']['mean']:.0f} ± {lv['p50_ms']['std']:.0f}", f"{lv['p99_ms']['mean']:.0f} ± {lv['p99_ms']['std']:.0f}",
+             lv["errors"], f"{lv['fraction_of_offline_throughput']:.2f}"] for lv in r["levels"]]
+    return table(["clients", "requests/s", "p50 ms", "p99 ms", "errors",
+                  f"share of offline batch embedding ({r['offline_batch_embedding_texts_per_second']} texts/s)"], rows)
+
+
+# -- the pages --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    files: tuple[str, ...]           # result files under benchmarks/, given to the renderer in order
+    render: Callable[..., str]
+    plot: str | None = None
+
+    @property
+    def notes(self) -> Path:
+        return BENCH / Path(self.files[0]).with_suffix(".notes.md")
+
+
+PAGES: dict[str, tuple[str, list[Section]]] = {
+    "heads": ("Few-shot heads on frozen features", [
+        Section("Few-shot heads on frozen MiniLM (11 text tasks, 5 seeds)", ("spine/few_shot.json",), bench_tables,
+                "spine/few_shot.png"),
+        Section("Wall time of that benchmark, cold and warm embedding cache", ("spine/wall_time.json",), wall_time),
+        Section("Embedding throughput", ("spine/throughput.json",), throughput),
+    ]),
+    "icl": ("In-context learning (TART, BraInCoRL)", [
+        Section("In-context head vs linear probe", ("icl/few_shot.json",), bench_tables, "icl/few_shot.png"),
+        Section("Headroom: learners that see only the examples", ("icl/headroom.json",), icl_headroom),
+        Section("Module variants that were tried", ("icl/variants.json",), icl_variants),
+        Section("In-context regression on scikit-learn's diabetes data", ("icl/regression.json",), icl_regression),
+        Section("Speed", ("icl/speed.json",), icl_speed),
+    ]),
+    "merging": ("Weight-space composition (task arithmetic, tangent fine-tuning, TIES, DARE, aTLAS)", [
+        Section("Six tasks on MiniLM, standard vs linearised fine-tuning", ("merging/tasks.json",), merging_tables,
+                "merging/tasks.png"),
+        Section("Correctness and speed against PEFT's merges", ("merging/peft_check.json",), peft_check),
+    ]),
+    "finetune": ("Fine-tuning with sharpness-aware optimisers (SAM, TRAM)", [
+        Section("Out-of-domain fine-tuning: AdamW vs SAM vs TRAM", ("tram/ood.json",), tram_table),
+    ]),
+    "prompting": ("Prompt tuning (plain deep prompts, PromptSRC) vs SetFit", [
+        Section("Base-to-novel generalisation", ("prompting/base_to_novel.json", "prompting/base_to_novel_large.json"),
+                base_to_novel, "prompting/base_to_novel.png"),
+        Section("Few-shot accuracy and adaptation time", ("prompting/few_shot.json",), prompt_few_shot,
+                "prompting/few_shot.png"),
+    ]),
+    "concepts": ("Concepts: sparse autoencoder, concept bottleneck (DN-CBM)", [
+        Section("Sparse autoencoder quality", ("concepts/sae_quality.json",), sae_quality),
+        Section("Concept bottleneck vs linear probe, few-shot", ("concepts/few_shot.json",), bench_tables,
+                "concepts/few_shot.png"),
+        Section("Concept bottleneck vs linear probe, full training sets", ("concepts/full_data.json",), concepts_full),
+    ]),
+    "continual": ("Continual learning without task ids (TAME)", [
+        Section("Text stream", ("continual/text.json",), stream_table, "continual/text.png"),
+        Section("Text stream, experts pruned to 80 % sparsity", ("continual/text_pruned.json",), stream_table,
+                "continual/text_pruned.png"),
+        Section("Split-MNIST", ("continual/split_mnist.json",), stream_table, "continual/split_mnist.png"),
+        Section("Permuted-MNIST", ("continual/permuted_mnist.json",), stream_table, "continual/permuted_mnist.png"),
+    ]),
+    "serve": ("The HTTP service under load", [
+        Section("Many tasks behind one endpoint", ("serve/load.json",), serve_load),
+    ]),
+}
+
+
+def _command(results: list[dict]) -> str:
+    cmds = [r.get("command") or r.get("command_cold") for r in results]
+    return "\n".join(c for c in cmds if c)
+
+
+def page(family: str) -> str:
+    title, sections = PAGES[family]
+    out = [f"# Results: {title}", "",
+           "<!-- generated by `python benchmarks/docs.py` from the result files linked below; edit the "
+           "*.notes.md files beside them, not this page -->", "",
+           "Every number was measured on the project's 2-core CPU machine; baselines ran in the same process as "
+           "what they are compared with.", ""]
+    for s in sections:
+        results = [_load(f) for f in s.files]
+        links = ", ".join(f"[{Path(f).name}](../../benchmarks/{f})" for f in s.files)
+        out += [f"## {s.title}", ""]
+        if s.notes.is_file():
+            out += [s.notes.read_text(encoding="utf-8").strip(), ""]
+        command = _command(results)
+        if command:
+            out += ["```", command, "```", ""]
+        out += [f"Result file: {links}.", "", s.render(*results).strip(), ""]
+        if s.plot:
+            out += [f"![{s.title}](../../benchmarks/{s.plot})", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with docs/results/ instead of writing")
+    args = ap.parse_args(argv)
+    stale = []
+    for family in PAGES:
+        text, path = page(family), OUT / f"{family}.md"
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("stale (run python benchmarks/docs.py): " + ", ".join(stale), file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
