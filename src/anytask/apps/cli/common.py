@@ -1,0 +1,60 @@
+"""Helpers shared by the subcommands: argument types, --param parsing, reading input texts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from anytask.core.errors import AnytaskError
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def parse_params(pairs: list[str] | None) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AnytaskError(f"--param takes key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def read_texts(args) -> list[str]:
+    if getattr(args, "text", None):
+        return list(args.text)
+    if not args.input:
+        raise AnytaskError("give texts with --text (repeatable) or --input FILE (.jsonl, .csv or .txt)")
+    path = Path(args.input)
+    if path.suffix.lower() == ".txt":
+        from anytask.data.files import read_text_utf8
+
+        if not path.is_file():
+            raise AnytaskError(f"input file {path} does not exist")
+        return [line for line in read_text_utf8(path).splitlines() if line.strip()]
+    from anytask.data.files import read_table
+
+    # inputs need no label: name the text column twice so only it is required
+    return list(read_table(path, text_column=args.text_column, label_column=args.text_column).X)
+
+
+def jsonable(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def backbone_opts(sp) -> None:
+    sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, or hf:<folder>")
+    sp.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ANYTASK_CACHE_DIR "
+                    "or ~/.cache/anytask)")

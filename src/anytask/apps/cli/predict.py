@@ -1,0 +1,28 @@
+"""``anytask predict``: labels and probabilities from a saved classifier."""
+
+from __future__ import annotations
+
+import json
+
+from anytask.apps.cli.common import jsonable, read_texts
+
+
+def add_parser(sub) -> None:
+    sp = sub.add_parser("predict", help="predict labels with a saved classifier")
+    sp.add_argument("--model", required=True, help="folder written by anytask fit")
+    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
+    sp.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    sp.add_argument("--text-column", default="text")
+    sp.set_defaults(func=run)
+
+
+def run(args) -> None:
+    from anytask.core import io
+
+    clf = io.load(args.model)
+    texts = read_texts(args)
+    proba = clf.predict_proba(texts)
+    for text, p in zip(texts, proba):
+        best = int(p.argmax())
+        print(json.dumps({"text": text, "label": jsonable(clf.classes_[best]),
+                          "probabilities": {str(c): round(float(v), 6) for c, v in zip(clf.classes_, p)}}))
