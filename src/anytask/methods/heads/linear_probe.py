@@ -2,19 +2,23 @@
 
 The standard baseline for frozen representations (Alain & Bengio 2016,
 https://arxiv.org/abs/1610.01644; the CLIP linear-probe protocol, Radford et al. 2021).
-It minimises the same objective as scikit-learn's ``LogisticRegression(C=C)`` with
-L-BFGS in float64 (binary problems use one weight vector, exactly as scikit-learn
-does), so the two agree to optimisation tolerance; a test checks it.
+Fitting is delegated to scikit-learn's ``LogisticRegression(C=C)`` (L-BFGS in float64, the L2
+penalty on the weights and not the bias; binary problems use one weight vector), so the two
+agree by construction and a test checks it; the fitted weights are kept as tensors and saved
+through ``anytask.core.io`` like every head.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads.base import HEADS, BaseHead
 
 
 @HEADS.register("linear_probe", reference="Alain & Bengio 2016, https://arxiv.org/abs/1610.01644",
@@ -29,33 +33,18 @@ class LinearProbe(BaseHead):
         self.tol = tol
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
-        if self.C <= 0:
-            raise ValueError(f"C must be > 0, got {self.C}")
-        X64 = X.double()
-        n_classes = len(self.classes_)
-        n_out = 1 if n_classes == 2 else n_classes
-        W = torch.zeros(n_out, X.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros(n_out, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=self.max_iter, history_size=20,
-                                tolerance_grad=self.tol, tolerance_change=1e-12,
-                                line_search_fn="strong_wolfe")
-        n = X.shape[0]
+        from sklearn.linear_model import LogisticRegression
 
-        def closure() -> Tensor:
-            opt.zero_grad()
-            logits = X64 @ W.T + b  # (N, n_out)
-            if n_out == 1:
-                data = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.double(), reduction="sum")
-            else:
-                data = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
-            loss = (data + 0.5 / self.C * (W * W).sum()) / n
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.n_iter_ = np.array([opt.state[W].get("n_iter", 0)])
-        self.coef_ = W.detach().float()
-        self.intercept_ = b.detach().float()
+        if not isinstance(self.C, (int, float)) or isinstance(self.C, bool) or not self.C > 0:
+            raise AnytaskError(f"C must be a number > 0 (the inverse L2 strength; larger fits the examples more "
+                               f"closely), got {self.C!r}")
+        model = LogisticRegression(C=float(self.C), max_iter=self.max_iter, tol=self.tol)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
+            model.fit(X.double().numpy(), y.numpy())
+        self.n_iter_ = np.asarray(model.n_iter_)
+        self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
+        self.intercept_ = torch.from_numpy(model.intercept_).float()
 
     def _logits(self, X: Tensor) -> Tensor:
         z = X.double() @ self.coef_.double().T + self.intercept_.double()  # (N, n_out)
