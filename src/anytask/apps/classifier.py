@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_input_texts
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
@@ -44,8 +45,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return create_head_for(self.head, self.backbone, self.cache_dir, **(self.head_params or {}))
 
     def fit(self, X, y):
-        if X is None or len(X) == 0:
+        if X is None or (not isinstance(X, str) and hasattr(X, "__len__") and len(X) == 0):
             raise AnytaskError("no training texts; pass a list of texts and one label per text")
+        X = check_input_texts(X, what="training texts")
         head = self._make_head()
         head.fit(self._inputs(head, X), y)
         self.head_ = head
@@ -57,6 +59,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """What the head reads: embeddings, or the raw texts for heads that run the backbone themselves."""
         from anytask.methods.heads import HEADS
 
+        X = check_input_texts(X)
         return list(X) if HEADS.caps(self.head).input == "texts" else self.embed(X)
 
     def predict_proba(self, X) -> np.ndarray:

@@ -63,3 +63,20 @@ def check_texts(texts: Sequence[str]) -> list[str]:
             f"{len(bad)} item(s) are not strings"
         )
     return texts
+
+
+def check_input_texts(texts, *, what: str = "texts", limit: int | None = None,
+                      max_chars: int | None = None) -> list[str]:
+    """Texts a user hands to fit or predict (library, CLI and service alike): a non-empty list of non-blank
+    strings, at most ``limit`` of them and ``max_chars`` characters each when given."""
+    texts = check_texts(texts)
+    if not texts:
+        raise AnytaskError(f"{what} is empty; give at least one text")
+    if limit is not None and len(texts) > limit:
+        raise AnytaskError(f"{len(texts)} {what} in one request; the limit is {limit}: split the request")
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise AnytaskError(f"{what}[{i}] is empty or blank; every text needs some content (drop the row)")
+        if max_chars is not None and len(t) > max_chars:
+            raise AnytaskError(f"{what}[{i}] has {len(t)} characters; the limit is {max_chars}")
+    return texts

@@ -83,13 +83,18 @@ def read_table(path: str | os.PathLike, *, text_column: str = "text", label_colu
     texts, labels = [], []
     for lineno, row in rows:
         for column in (text_column, label_column):
-            if column not in row or row[column] is None:
+            if column not in row:
                 found = ", ".join(sorted(map(str, row))) or "none"
                 flag = "--text-column" if column == text_column else "--label-column"
                 raise AnytaskError(
                     f"{path}, line {lineno}: no {column!r} column (columns found: {found}); "
                     f"name the right one with {flag}"
                 )
+            value = row[column]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise AnytaskError(f"{path}, line {lineno}: {column!r} is {'null' if value is None else 'empty'}; "
+                                   f"every row needs a {'text' if column == text_column else 'label'} (fix or drop "
+                                   "the row)")
         if not isinstance(row[text_column], str):
             raise AnytaskError(f"{path}, line {lineno}: {text_column!r} must be a string, got {row[text_column]!r:.60}")
         texts.append(row[text_column])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_input_texts
 from anytask.methods.heads import HEADS, create_head_for
 from anytask.apps.serve.batching import DynamicBatcher
 from anytask.apps.serve.store import TaskInfo, TaskStore
@@ -49,15 +50,7 @@ class TaskService:
 
     # -- validation -------------------------------------------------------------------------------
     def check_texts(self, texts: list[str], *, limit: int, what: str = "texts") -> None:
-        if not texts:
-            raise AnytaskError(f"{what} is empty; send at least one")
-        if len(texts) > limit:
-            raise AnytaskError(f"{len(texts)} {what} in one request; the limit is {limit}: split the request")
-        for i, t in enumerate(texts):
-            if not t.strip():
-                raise AnytaskError(f"{what}[{i}] is empty or blank; send non-empty text")
-            if len(t) > self.limits.max_text_chars:
-                raise AnytaskError(f"{what}[{i}] has {len(t)} characters; the limit is {self.limits.max_text_chars}")
+        check_input_texts(texts, what=what, limit=limit, max_chars=self.limits.max_text_chars)
 
     def _head_params(self, head: str, params: dict | None) -> dict:
         HEADS.get(head)

@@ -11,13 +11,14 @@ contribution = weight of the predicted class x activation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.methods.heads.base import HEADS, BaseHead
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class Explanation:
                 summary="sparse (L1) linear probe over named sparse-autoencoder concepts; explain() names them",
                 output="classes", saveable=True, needs_backbone=True)
 class ConceptBottleneck(BaseHead):
+    _parameter_constraints = {"concepts": [str], "l1": [Interval(Real, 0, None, closed="left")],
+                              "max_iter": [Interval(Integral, 1, None, closed="left")], "backbone": [str, None]}
+
     def __init__(self, *, concepts: str = "minilm", l1: float = 1e-3, max_iter: int = 500,
                  backbone: str | None = None) -> None:
         self.concepts = concepts

@@ -23,6 +23,7 @@ from anytask.core.errors import AnytaskError
 from anytask.core.registry import Registry
 from anytask.core.validation import check_features
 
+
 def _discover_heads() -> None:
     """Heads of other families (icl, concepts, prompting) register from their own folders."""
     from anytask.methods import all_registries
@@ -34,11 +35,23 @@ HEADS: Registry = Registry("head", family="heads", discover=_discover_heads)
 
 
 class BaseHead(ClassifierMixin, BaseEstimator):
-    """Abstract head over features. Subclasses implement ``_fit``, ``_logits`` and the state hooks."""
+    """Abstract head over features. Subclasses implement ``_fit``, ``_logits`` and the state hooks, and
+    declare their parameters' valid values in ``_parameter_constraints`` (scikit-learn's convention)."""
 
     min_classes = 2
+    _parameter_constraints: dict = {}
+
+    def _check_params(self) -> None:
+        """Every parameter of the declared kind and range, or one AnytaskError naming the first bad one."""
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        try:
+            self._validate_params()
+        except InvalidParameterError as e:
+            raise AnytaskError(f"{e} (set it with --param / head_params, or leave it out for the default)") from None
 
     def fit(self, X, y):
+        self._check_params()
         X = check_features(X)
         if y is None:
             raise AnytaskError(f"{type(self).__name__} requires y to be passed, but the target y is None; "

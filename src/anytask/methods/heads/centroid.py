@@ -6,12 +6,14 @@ cosine similarity on frozen embeddings and no meta-training.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 from torch.nn.functional import normalize
 
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.methods.heads.base import HEADS, BaseHead
 
 
 def class_means(X: Tensor, y: Tensor, n_classes: int) -> Tensor:
@@ -25,6 +27,8 @@ def class_means(X: Tensor, y: Tensor, n_classes: int) -> Tensor:
                 output="classes", saveable=True)
 class Centroid(BaseHead):
     """Class prototypes are mean unit-norm embeddings; scores are ``scale * cosine``."""
+
+    _parameter_constraints = {"scale": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, *, scale: float = 20.0) -> None:
         self.scale = scale

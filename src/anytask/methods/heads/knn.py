@@ -8,25 +8,28 @@ equal (``weights="uniform"``). With fewer than k examples all of them vote.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 from torch.nn.functional import normalize
 
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.methods.heads.base import HEADS, BaseHead
 
 
 @HEADS.register("knn", reference="Cover & Hart 1967, doi:10.1109/TIT.1967.1053964",
                 summary="k nearest neighbours (cosine), vote shares as probabilities", output="classes",
                 saveable=True)
 class KNN(BaseHead):
+    _parameter_constraints = {"n_neighbors": [Interval(Integral, 1, None, closed="left")],
+                              "weights": [StrOptions({"uniform", "similarity"})]}
+
     def __init__(self, *, n_neighbors: int = 5, weights: str = "similarity") -> None:
         self.n_neighbors = n_neighbors
         self.weights = weights
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
-        if self.weights not in ("uniform", "similarity"):
-            raise ValueError(f"weights must be 'uniform' or 'similarity', got {self.weights!r}")
         if self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be >= 1, got {self.n_neighbors}")
         self.train_X_ = normalize(X, dim=-1)

@@ -11,13 +11,14 @@ through ``anytask.core.io`` like every head.
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 
-from anytask.core.errors import AnytaskError
 from anytask.methods.heads.base import HEADS, BaseHead
 
 
@@ -27,6 +28,10 @@ from anytask.methods.heads.base import HEADS, BaseHead
 class LinearProbe(BaseHead):
     """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
 
+    _parameter_constraints = {"C": [Interval(Real, 0, None, closed="neither")],
+                              "max_iter": [Interval(Integral, 1, None, closed="left")],
+                              "tol": [Interval(Real, 0, None, closed="neither")]}
+
     def __init__(self, *, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6) -> None:
         self.C = C
         self.max_iter = max_iter
@@ -35,9 +40,6 @@ class LinearProbe(BaseHead):
     def _fit(self, X: Tensor, y: Tensor) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        if not isinstance(self.C, (int, float)) or isinstance(self.C, bool) or not self.C > 0:
-            raise AnytaskError(f"C must be a number > 0 (the inverse L2 strength; larger fits the examples more "
-                               f"closely), got {self.C!r}")
         model = LogisticRegression(C=float(self.C), max_iter=self.max_iter, tol=self.tol)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter

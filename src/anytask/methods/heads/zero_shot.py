@@ -14,14 +14,16 @@ terse labels to words (default: the label with ``_`` read as a space).
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 from torch.nn.functional import normalize
 
 from anytask.core.errors import AnytaskError
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.methods.heads.base import HEADS, BaseHead
 from anytask.methods.heads.centroid import class_means
 
 
@@ -35,6 +37,11 @@ def label_text(label, descriptions: dict | None) -> str:
                 summary="similarity to embedded label names (no examples needed); blends in examples if given",
                 output="classes", saveable=True, needs_backbone=True, label_names=True, embeds_text=True)
 class ZeroShot(BaseHead):
+    _parameter_constraints = {"labels": [list, tuple, None], "descriptions": [dict, None], "templates": [list, tuple],
+                              "label_weight": [Interval(Real, 0, None, closed="left")],
+                              "scale": [Interval(Real, 0, None, closed="neither")], "backbone": [str],
+                              "cache_dir": [str, None]}
+
     def __init__(self, *, labels: list | None = None, descriptions: dict | None = None,
                  templates: list | tuple = ("{}",), label_weight: float = 4.0, scale: float = 20.0,
                  backbone: str = "minilm", cache_dir: str | None = None) -> None:

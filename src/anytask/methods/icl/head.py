@@ -14,16 +14,17 @@ averaged (documented, and reported as ``n_chunks_``).
 
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
-from anytask.methods.heads.base import HEADS
-from anytask.methods.heads.base import BaseHead
+from anytask.methods.heads.base import HEADS, BaseHead
 
 SHIPPED = Path(__file__).resolve().parent / "weights"
 
@@ -50,6 +51,9 @@ def load_module(name_or_path: str = "classification"):
                 output="classes", saveable=True)
 class ICLHead(BaseHead):
     """Few-shot classification by one forward pass of a pre-trained reasoning module."""
+
+    _parameter_constraints = {"module": [str], "max_context": [Interval(Integral, 2, None, closed="left")],
+                              "seed": [Integral]}
 
     def __init__(self, *, module: str = "classification", max_context: int = 2048, seed: int = 0) -> None:
         self.module = module
