@@ -100,3 +100,92 @@ def test_explain_prints_concepts_and_writes_html(tmp_path, capsys, tiny_concepts
                  str(tmp_path / "c")]) == 0
     assert main(["explain", "--model", str(tmp_path / "c"), "--text", "x"]) == 2
     assert "not a concept-bottleneck classifier" in capsys.readouterr().err
+
+
+# -- a new user's mistakes: one clear line and exit 2, or a visible, documented behaviour ----------
+
+def _topics(tmp_path, extra=()):
+    from anytask.data import make_topic_task
+
+    train, _ = make_topic_task(6)
+    rows = [{"text": t, "label": y} for t, y in zip(train.X, train.y)] + list(extra)
+    return _write(tmp_path / "train.jsonl", rows)
+
+
+@pytest.mark.parametrize("param, message", [
+    ("C=abc", "'C' parameter of LinearProbe must be"),
+    ("C=-1", "'C' parameter of LinearProbe must be"),
+    ("max_iter=0", "'max_iter' parameter of LinearProbe must be"),
+])
+def test_bad_head_parameter_values_are_one_line_errors(param, message, tmp_path, capsys):
+    assert main(["fit", "--backbone", "tiny", "--data", str(_topics(tmp_path)), "--param", param,
+                 "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"text": "   ", "label": "sport"}, "'text' is empty"),
+    ({"text": "a goal", "label": None}, "'label' is null"),
+])
+def test_empty_texts_and_null_labels_name_their_line(row, message, tmp_path, capsys):
+    data = _topics(tmp_path, [row])
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and f"line {len(data.read_text().splitlines())}" in err
+
+
+def test_library_and_service_refuse_blank_texts_with_the_same_words():
+    from anytask.apps.classifier import TextClassifier
+    from anytask.core.errors import AnytaskError
+
+    with pytest.raises(AnytaskError, match=r"training texts\[1\] is empty or blank"):
+        TextClassifier(backbone="tiny").fit(["a goal", " "], ["a", "b"])
+
+
+def test_fit_never_overwrites_an_existing_folder_without_force(tmp_path, capsys):
+    data = _topics(tmp_path)
+    out = tmp_path / "m"
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--out", str(out)]) == 0
+    before = (out / "config.json").read_bytes()
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--head", "centroid", "--out", str(out)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert (out / "config.json").read_bytes() == before
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--head", "centroid", "--out", str(out),
+                 "--force"]) == 0
+    assert "Centroid" in (out / "config.json").read_text()
+
+
+def test_more_shots_than_examples_is_said_and_recorded(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["bench", "--backbone", "tiny", "--tasks", "sklearn:iris", "--shots", "2,60", "--seeds", "1",
+                 "--out", str(out), "--no-progress", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "fewer than 60 training examples" in captured.err and "is a cap" in captured.err
+    res = json.loads(out.read_text())
+    assert res["short_classes"][0]["shots"] == 60
+    assert "±" not in captured.out and "one seed, so no spread" in captured.out  # one seed: no fake spread
+
+
+def test_zero_seeds_and_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--tasks", "sklearn:iris", "--seeds", "0", "--out", "x.json"])
+    assert e.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("anytask ")
+
+
+def test_finetune_command_writes_a_folder_anytask_merge_reads(bert_folders, tmp_path, capsys):
+    data = _write(tmp_path / "d.jsonl", [{"text": t, "label": y} for t, y in
+                                         [("good fun", "pos"), ("bad day", "neg"), ("great", "pos"), ("awful", "neg")]])
+    out = tmp_path / "tuned"
+    assert main(["finetune", "--data", str(data), "--base", str(bert_folders[0]), "--steps", "2", "--batch-size", "4",
+                 "--out", str(out), "-q"]) == 0
+    assert (out / "model.safetensors").is_file() and json.loads((out / "finetune.json").read_text())["steps"] == 2
+    cfg = tmp_path / "merge.yaml"
+    cfg.write_text(f"base: {bert_folders[0]}\nmodels:\n  - {{path: {out}, weight: 1.0}}\nmethod: task_arithmetic\n")
+    assert main(["merge", str(cfg), str(tmp_path / "merged"), "--no-progress"]) == 0
+    assert main(["finetune", "--data", str(data), "--base", str(bert_folders[0]), "--mode", "sideways",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "unknown fine-tuning mode 'sideways'" in capsys.readouterr().err

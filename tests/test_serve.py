@@ -262,3 +262,12 @@ def test_racing_creates_cannot_pass_the_task_limit(client):
         codes = list(pool.map(lambda i: create(client, f"race-{i}").status_code, range(8)))
     assert codes.count(201) == 5 and codes.count(400) == 3
     assert len(client.get("/v1/tasks").json()["tasks"]) == 5
+
+
+def test_every_request_is_logged_in_one_line(home):
+    lines = []
+    with TestClient(build_app(home, backbone="tiny", token=TOKEN, log=lines.append)) as c:
+        c.get("/healthz")
+        c.post("/v1/tasks/nope/predict", json={"texts": ["x"]})
+    assert lines[0].startswith("GET /healthz 200 ") and lines[0].endswith(" ms")
+    assert lines[1].startswith("POST /v1/tasks/nope/predict 404 ")

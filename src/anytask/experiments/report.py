@@ -33,7 +33,9 @@ def markdown(results: dict, metric: str = "accuracy") -> str:
     stats = summarize(results, metric)
     avg = task_average(results, metric)
     heads, shots = results["heads"], results["shots"]
-    lines = [f"{metric} (mean ± std over {len(results['seeds'])} seeds; the same test rows for every head and seed)", ""]
+    one = len(results["seeds"]) == 1  # one seed has no spread: print the value alone
+    spread = "one seed, so no spread" if one else f"mean ± std over {len(results['seeds'])} seeds"
+    lines = [f"{metric} ({spread}; the same test rows for every head and seed)", ""]
     header = "| task | head | " + " | ".join(f"k={k}" for k in shots) + " |"
     lines += [header, "|" + "---|" * (len(shots) + 2)]
     for task in results["tasks"]:
@@ -42,12 +44,13 @@ def markdown(results: dict, metric: str = "accuracy") -> str:
             for k in shots:
                 if (task, head, k) in stats:
                     m, s, _ = stats[(task, head, k)]
-                    cells.append(f"{m:.3f} ± {s:.3f}")
+                    cells.append(f"{m:.3f}" if one else f"{m:.3f} ± {s:.3f}")
                 else:
                     cells.append("—")
             lines.append(f"| {task} | {head} | " + " | ".join(cells) + " |")
     for head in heads:
-        cells = [f"**{avg[(head, k)][0]:.3f}** ± {avg[(head, k)][1]:.3f}" if (head, k) in avg else "—" for k in shots]
+        cells = [("—" if (head, k) not in avg else f"**{avg[(head, k)][0]:.3f}**" if one
+                  else f"**{avg[(head, k)][0]:.3f}** ± {avg[(head, k)][1]:.3f}") for k in shots]
         lines.append(f"| **average** | {head} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

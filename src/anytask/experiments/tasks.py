@@ -9,6 +9,7 @@ k-shot sample only on (task, shots, seed); so every head and seed sees the same 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,14 +42,21 @@ def prepare_tasks(names, *, data_root=None, shots=(4,), seeds=(0,), max_test: in
     for name in tqdm(names, desc="load tasks", disable=not progress, leave=False):
         train, test = load_dataset(name, data_root=data_root)
         test = test.subset(eval_indices(name, len(test), max_test))
+        counts = {c: int(n) for c, n in zip(*np.unique(train.y.astype(str), return_counts=True))}
+        for k in shots:
+            short = {c: n for c, n in counts.items() if n < k}
+            if short:  # every draw of those classes takes all they have: k is then a cap, not a count
+                stats.setdefault("short_classes", []).append({"task": name, "shots": int(k), "classes": short})
         if not train.is_text:
             tasks.append(Task(name, np.asarray(train.X, np.float32), train.y, np.asarray(test.X, np.float32),
                               test.y, is_text=False))
             continue
         if embedder is None:
             raise AnytaskError(f"task {name!r} is text; a backbone is needed to embed it")
-        needed = sorted({int(i) for k in shots for s in seeds
-                         for i in k_shot_indices(train.y, k, task_seed(name, k, s))})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded above, once per (task, k), instead of once per draw
+            needed = sorted({int(i) for k in shots for s in seeds
+                             for i in k_shot_indices(train.y, k, task_seed(name, k, s))})
         start = time.perf_counter()
         X_train = np.zeros((len(train), embedder.dim), np.float32)
         X_train[needed] = embedder.embed([train.X[i] for i in needed])

@@ -9,28 +9,57 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
+from anytask import __version__
 from anytask.core.errors import AnytaskError
 
-SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "bench", "merge", "stream", "serve", "demo")
+SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "bench", "merge", "finetune", "stream", "serve",
+               "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anytask", description="One frozen backbone, any number of tasks.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"anytask {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for sp in sub.choices.values():  # every command takes the same two verbosity flags
+        group = sp.add_mutually_exclusive_group()
+        group.add_argument("-q", "--quiet", action="store_true", help="print results and errors only")
+        group.add_argument("-v", "--verbose", action="store_true",
+                           help="also show library load bars and warnings with their source lines")
     return p
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"anytask: warning: {message}\n"
+
+
+def set_verbosity(quiet: bool, verbose: bool) -> None:
+    """Default: our own progress bars, one-line warnings, no transformers load bars. Quiet: no bars, no
+    warnings. Verbose: everything, warnings with their source."""
+    if not verbose:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar
+        warnings.formatwarning = _one_line_warning
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+        warnings.simplefilter("ignore")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    set_verbosity(args.quiet, args.verbose)
     try:
         args.func(args)
     except AnytaskError as e:
         print(f"anytask {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"anytask {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
-from anytask.apps.cli.common import int_list, backbone_opts
+from anytask.apps.cli.common import backbone_opts, int_list, positive_int
 from anytask.core.results import command_line, write_results
 
 
@@ -18,8 +19,8 @@ def add_parser(sub) -> None:
                     "sklearn:wine, sklearn:breast_cancer, synthetic:topics")
     sp.add_argument("--heads", default="linear_probe", help="comma-separated head names (linear_probe is always run)")
     sp.add_argument("--shots", type=int_list, default=[4, 8, 16], help="examples per class, e.g. 4,8,16")
-    sp.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
-    sp.add_argument("--max-test", type=int, default=1000, help="test rows per task (same rows for every run)")
+    sp.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, 0..N-1 (default: 5)")
+    sp.add_argument("--max-test", type=positive_int, default=1000, help="test rows per task (same rows for every run)")
     sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=run)
@@ -50,10 +51,20 @@ def run(args) -> None:
                         backbone_identity=embedder.backbone.identity if embedder else None,
                         cache_dir=args.cache_dir, progress=not args.no_progress)
     results["max_test"] = args.max_test
+    short = stats.pop("short_classes", [])
+    if short:
+        results["short_classes"] = short
     results["embedding"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}
     results["wall_seconds"] = round(time.perf_counter() - start, 2)
     results["command"] = command_line()
     table = markdown(results)
+    for s in short:
+        classes = ", ".join(f"{c!r} ({n})" for c, n in list(s["classes"].items())[:5])
+        more = f" and {len(s['classes']) - 5} more" if len(s["classes"]) > 5 else ""
+        note = (f"note: {s['task']} has fewer than {s['shots']} training examples in {classes}{more}; those classes "
+                f"use all they have, so its k={s['shots']} column is a cap (see n_train in the results)")
+        print(note, file=sys.stderr)
+        table += f"\n{note}\n"
     calibration = markdown(results, "ece") if all("ece" in r for r in results["results"]) else ""
     written = write_results(args.out, results, table + (f"\nCalibration, {calibration}" if calibration else ""), plot)
     print(table)

@@ -21,4 +21,4 @@ def run(args) -> None:
     from anytask.apps.serve import serve
 
     serve(host=args.host, port=args.port, home=args.home, backbone=args.backbone, token=args.token,
-          read_only=args.read_only, dev=args.dev, cache_dir=args.cache_dir)
+          read_only=args.read_only, dev=args.dev, cache_dir=args.cache_dir, quiet=args.quiet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anytask.apps.cli.common import positive_int
 from anytask.core.errors import AnytaskError
 from anytask.core.results import command_line, write_results
 
@@ -10,13 +11,17 @@ def add_parser(sub) -> None:
     sp = sub.add_parser("stream", help="continual learning on a task stream: TAME vs baselines")
     sp.add_argument("--stream", default="synthetic", help="synthetic, text, split-mnist or permuted-mnist")
     sp.add_argument("--data-root", default=None, help="the shared data folder (for text and MNIST streams)")
-    sp.add_argument("--methods", default="tame,oracle,finetune,replay,ewc")
-    sp.add_argument("--seeds", type=int, default=3)
+    sp.add_argument("--methods", default="tame,oracle,finetune,replay,ewc",
+                    help="comma-separated continual learners from `anytask list` (default: all five)")
+    sp.add_argument("--seeds", type=positive_int, default=3, help="number of seeds, 0..N-1 (default: 3)")
     sp.add_argument("--orders", default="forward", help="forward and/or reverse, comma-separated")
-    sp.add_argument("--batch-size", type=int, default=32)
-    sp.add_argument("--window", type=int, default=20)
-    sp.add_argument("--sensitivity", type=float, default=3.0)
-    sp.add_argument("--patience", type=int, default=2)
+    sp.add_argument("--batch-size", type=positive_int, default=32, help="examples per partial_fit call (default: 32)")
+    sp.add_argument("--window", type=positive_int, default=20,
+                    help="TAME: batch losses the shift detector fits its trend line to (default: 20)")
+    sp.add_argument("--sensitivity", type=float, default=3.0,
+                    help="TAME: standard errors above the trend that flag a batch (default: 3.0)")
+    sp.add_argument("--patience", type=positive_int, default=2,
+                    help="TAME: flagged batches in a row that confirm a shift (default: 2)")
     sp.add_argument("--prune", type=float, default=0.0, help="magnitude-prune experts and router to this sparsity")
     sp.add_argument("--out", help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")

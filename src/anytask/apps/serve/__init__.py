@@ -24,7 +24,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None = None, read_only: bool = False,
-              dev: bool = False, cache_dir: str | None = None, limits=None, max_wait_ms: float = 5.0):
+              dev: bool = False, cache_dir: str | None = None, limits=None, max_wait_ms: float = 5.0, log=None):
     from anytask.backbones import Embedder, get_backbone
     from anytask.apps.serve.app import create_app
     from anytask.apps.serve.service import Limits, TaskService
@@ -40,15 +40,29 @@ def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None =
     embedder = Embedder(get_backbone(backbone), cache_dir=cache_dir, batch_size=8)
     service = TaskService(store, embedder, backbone=backbone, limits=limits or Limits(), max_wait_ms=max_wait_ms,
                           cache_dir=cache_dir)
-    return create_app(service, token=token, read_only=read_only)
+    return create_app(service, token=token, read_only=read_only, log=log)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, home: str | Path, backbone: str = "minilm",
-          token: str | None = None, read_only: bool = False, dev: bool = False, cache_dir: str | None = None) -> None:
+          token: str | None = None, read_only: bool = False, dev: bool = False, cache_dir: str | None = None,
+          quiet: bool = False) -> None:
+    """Run the service until Ctrl-C; says where it listens and (unless quiet) logs one line per request."""
+    import sys
+
     import uvicorn
 
     token = token or os.environ.get("ANYTASK_TOKEN") or None
     if dev and not _is_loopback(host):
         raise AnytaskError(f"--dev (no token) only binds to loopback; {host} is not a loopback address")
-    app = build_app(home, backbone=backbone, token=token, read_only=read_only, dev=dev, cache_dir=cache_dir)
+
+    def log(line: str) -> None:
+        print(f"anytask serve: {line}", file=sys.stderr, flush=True)
+
+    app = build_app(home, backbone=backbone, token=token, read_only=read_only, dev=dev, cache_dir=cache_dir,
+                    log=None if quiet else log)
+    mode = "read-only" if read_only else "no token (dev)" if dev and not token else "writes need the bearer token"
+    where = f"[{host}]" if ":" in host else host
+    print(f"anytask serve: listening on http://{where}:{port} (home {home}, backbone {backbone}, {mode}); "
+          f"API docs at /docs; Ctrl-C stops", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+    print("anytask serve: stopped", file=sys.stderr, flush=True)

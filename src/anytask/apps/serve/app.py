@@ -12,7 +12,7 @@ import secrets
 import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
-from typing import Annotated, Union
+from typing import Annotated, Callable, Union
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -152,7 +152,9 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body.body})
 
 
-def create_app(service: TaskService, *, token: str | None, read_only: bool = False) -> FastAPI:
+def create_app(service: TaskService, *, token: str | None, read_only: bool = False,
+               log: Callable[[str], None] | None = None) -> FastAPI:
+    """The FastAPI app over ``service``; ``log`` (if given) receives one line per request."""
     metrics: dict[str, float] = defaultdict(float)
 
     @asynccontextmanager
@@ -242,7 +244,31 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
 
     app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
+    if log is not None:
+        app.add_middleware(RequestLog, log=log)
     return app
+
+
+class RequestLog:
+    """Pure ASGI middleware: one line per HTTP request (method, path, status, milliseconds)."""
+
+    def __init__(self, app, *, log) -> None:
+        self.app, self.log = app, log
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.log(f"{scope['method']} {scope['path']} {status[0]} {1000 * (time.perf_counter() - start):.0f} ms")
 
 
 class _HTTP(Exception):
