@@ -63,6 +63,12 @@ def bench_tables(r: dict) -> str:
     return text + "\n\nPer task:\n\n" + markdown(r).strip()
 
 
+def calibration(r: dict) -> str:
+    from spine.calibration import render
+
+    return render(r).strip()
+
+
 def wall_time(r: dict) -> str:
     rows = [[k, r[k]["wall_seconds"], f"{r[k]['texts_embedded']:,}", r[k]["embed_seconds"]] for k in ("cold", "warm")]
     return (table(["embedding cache", "wall seconds", "texts embedded", "embedding seconds"], rows)
@@ -208,6 +214,7 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "heads": ("Few-shot heads on frozen features", [
         Section("Few-shot heads on frozen MiniLM (11 text tasks, 5 seeds)", ("spine/few_shot.json",), bench_tables,
                 "spine/few_shot.png"),
+        Section("Calibration of the default head (linear_probe)", ("spine/calibration.json",), calibration),
         Section("Wall time of that benchmark, cold and warm embedding cache", ("spine/wall_time.json",), wall_time),
         Section("Embedding throughput", ("spine/throughput.json",), throughput),
     ]),

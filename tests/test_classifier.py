@@ -50,3 +50,22 @@ def test_minilm_classifier_learns_topics_and_leaves_backbone_untouched(topics, m
     clf = TextClassifier(head="linear_probe").fit(train.X[::5], train.y[::5])
     assert np.mean(clf.predict(test.X) == test.y) > 0.85
     assert state_hash(minilm) == before
+
+
+def test_cached_texts_predict_without_loading_the_backbone_and_equal_the_embedding_path(tmp_path, monkeypatch):
+    import anytask.backbones as backbones
+    from anytask.core import io
+
+    texts = ["a goal in the match", "rates rose again", "the striker scored", "shares fell"]
+    labels = ["sport", "finance", "sport", "finance"]
+    clf = TextClassifier(backbone="tiny", cache_dir=str(tmp_path / "cache")).fit(texts, labels)
+    slow = clf.predict_proba(texts)  # embeds through the backbone and fills the cache
+    loaded = io.load(io.save(clf, tmp_path / "m"))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the backbone was loaded for texts that are all in the cache")
+
+    monkeypatch.setattr(backbones, "get_embedder", no_model)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), slow)  # the same vectors, bit for bit
+    monkeypatch.undo()
+    assert loaded.predict(["a text never seen"]).shape == (1,)  # a miss takes the embedding path

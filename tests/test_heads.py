@@ -107,7 +107,7 @@ def test_linear_probe_agrees_with_scikit_learn(n_classes):
     X = rng.normal(size=(150, 20)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     y = (X @ rng.normal(size=(20, n_classes))).argmax(1)
-    ours = create_head("linear_probe", C=2.0).fit(X, y)
+    ours = create_head("linear_probe", C=2.0, calibration=None).fit(X, y)
     # the reference in float64: on float32 input scikit-learn's L-BFGS stops ~4e-4 short on some BLAS builds
     ref = LogisticRegression(C=2.0, tol=1e-10, max_iter=10_000).fit(X.astype(np.float64), y)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=2e-4)
@@ -157,7 +157,7 @@ def test_zero_shot_dimension_mismatch_is_clear(tiny_blobs):
 
 
 def test_unknown_head_parameter_lists_valid_ones():
-    with pytest.raises(AnytaskError, match="Valid parameters: C, max_iter, tol"):
+    with pytest.raises(AnytaskError, match="Valid parameters: C, calibration, max_iter, tol"):
         create_head("linear_probe", c=1.0)
 
 
@@ -168,3 +168,15 @@ def test_sklearn_estimator_checks(name):
     failures = check_estimator(create_head(name), on_fail=None)
     failed = [f"{f['check_name']}: {f['exception']}" for f in failures if f["status"] == "failed"]
     assert not failed, "\n".join(failed)
+
+
+def test_default_linear_probe_probabilities_are_calibrated_without_changing_predictions(blobs):
+    X, y = blobs
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)  # unit-norm like a sentence encoder's: tiny raw logits
+    raw = create_head("linear_probe", calibration=None).fit(X, y)
+    cal = create_head("linear_probe").fit(X, y)
+    np.testing.assert_array_equal(cal.predict(X), raw.predict(X))
+    assert cal.temperature_ < 1.0  # sharpened: C = 1 on unit-norm features is underconfident
+    assert cal.predict_proba(X).max(1).mean() > raw.predict_proba(X).max(1).mean()
+    one_each = create_head("linear_probe").fit(X[[0, 20, 40]], y[[0, 20, 40]])  # nothing to hold out
+    assert one_each.temperature_ == 1.0

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from anytask.apps.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,3 +29,31 @@ def test_readme_method_table_is_generated_from_the_registry(capsys):
     start, end = text.index("<!-- methods:start -->"), text.index("<!-- methods:end -->")
     assert text[start:end].split("\n", 1)[1].strip() == generated, \
         "README method table is stale: paste the output of `anytask list --markdown`"
+
+
+@pytest.mark.minilm
+def test_readme_service_walkthrough_runs_as_written(tmp_path):
+    """The README's service block, run by bash as it stands (on a free port instead of 8000)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    if not shutil.which("curl"):
+        pytest.skip("the walkthrough uses curl, which is not installed here")
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("<!-- service:start -->"):text.index("<!-- service:end -->")]
+    script = block.split("```bash\n", 1)[1].split("```", 1)[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = script.replace("8000", str(port))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    wrapped = f"set -euo pipefail\n{script}\nkill %1; wait %1 || true\n"
+    out = subprocess.run(["bash", "-c", wrapped], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert '"name":"sentiment"' in out.stdout and '"name":"topic"' in out.stdout and '"head":"zero_shot"' in out.stdout
+    assert '"predictions":[{"label":"pos"' in out.stdout  # "what a film" reads as positive
+    assert '"results":{"sentiment"' in out.stdout and '"topic"' in out.stdout
+    assert "listening on http://127.0.0.1:" in out.stderr

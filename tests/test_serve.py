@@ -271,3 +271,14 @@ def test_every_request_is_logged_in_one_line(home):
         c.post("/v1/tasks/nope/predict", json={"texts": ["x"]})
     assert lines[0].startswith("GET /healthz 200 ") and lines[0].endswith(" ms")
     assert lines[1].startswith("POST /v1/tasks/nope/predict 404 ")
+
+
+def test_a_zero_shot_task_from_label_names_alone(client):
+    r = client.post("/v1/tasks", json={"name": "topic", "labels": ["sport", "finance"]}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert r.json()["head"] == "zero_shot" and sorted(r.json()["classes"]) == ["finance", "sport"]
+    out = client.post("/v1/tasks/topic/predict", json={"texts": ["a goal"]}).json()["predictions"][0]
+    assert out["label"] in {"sport", "finance"}
+    bad = client.post("/v1/tasks", json={"name": "t2", "labels": ["a", "b"], "head": "linear_probe"}, headers=AUTH)
+    assert bad.status_code == 400 and "zero_shot" in bad.json()["detail"]
+    assert client.post("/v1/tasks", json={"name": "t3", "labels": ["only"]}, headers=AUTH).status_code == 422

@@ -32,8 +32,15 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
 
     def embed(self, texts) -> np.ndarray:
-        embedder = self._embedder()
         expected = getattr(self, "backbone_identity_", None)
+        if expected is not None and self.use_cache and hasattr(getattr(self, "head_", None), "n_features_in_"):
+            from anytask.backbones.embedder import cached_embeddings
+
+            # a fitted classifier knows its backbone's identity: texts already in the cache need no model load
+            hit = cached_embeddings(expected, self.head_.n_features_in_, texts, cache_dir=self.cache_dir)
+            if hit is not None:
+                return hit
+        embedder = self._embedder()
         if expected is not None and embedder.backbone.identity != expected:
             raise AnytaskError(f"this classifier was fitted with backbone {expected}, but {self.backbone!r} "
                                f"now resolves to {embedder.backbone.identity}; refit it")

@@ -66,3 +66,26 @@ class Embedder:
             bar.update(len(part))
         bar.close()
         return computed
+
+
+def cached_embeddings(identity: str, dim: int, texts: Sequence[str], *,
+                      cache_dir: str | os.PathLike | None = None) -> np.ndarray | None:
+    """The cached vectors of ``texts`` for the backbone ``identity``, or None if any is missing.
+
+    The cache is keyed by the identity (which includes the weights' hash), so these are exactly the
+    vectors the backbone gives; a caller that knows the identity (a fitted classifier) can predict on
+    cached texts without loading the model at all. A test checks it equals the embedding path."""
+    texts = check_texts(texts)
+    cache = EmbeddingCache(identity, dim, cache_dir)
+    if not cache.path.is_file():
+        return None
+    try:
+        unique = list(dict.fromkeys(texts))
+        keys = [cache.key(t) for t in unique]
+        hits = cache.get_many(keys)
+        if len(hits) < len(keys):
+            return None
+        vectors = dict(zip(unique, (hits[k] for k in keys)))
+        return np.stack([vectors[t] for t in texts]).astype(np.float32) if texts else np.empty((0, dim), np.float32)
+    finally:
+        cache.close()

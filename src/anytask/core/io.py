@@ -24,9 +24,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from anytask.core.errors import AnytaskError
 
 CONFIG = "config.json"
@@ -113,6 +110,8 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with tempfile.TemporaryDirectory() as scratch:
         weights = Path(scratch) / WEIGHTS
+        from safetensors.torch import save_file  # torch is imported on first save, not with anytask.core
+
         save_file(tensors, str(weights))
         params = obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
         config = {
@@ -171,7 +170,9 @@ def load(path: str | os.PathLike) -> Any:
         )
     cls = resolve_class(config["class"])
     try:
-        tensors: dict[str, torch.Tensor] = load_file(str(weights))
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(weights))
         return cls._from_state(config["params"], config["extra"], tensors)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, AnytaskError):

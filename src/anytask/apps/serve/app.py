@@ -17,7 +17,7 @@ from typing import Annotated, Callable, Union
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from anytask.core.errors import AnytaskError
 from anytask.apps.serve.service import TaskService
@@ -38,7 +38,15 @@ class Example(Strict):
 
 class CreateTask(Strict):
     name: str = Field(description="1-64 letters, digits, '_', '-', '.'", examples=["sentiment"])
-    examples: list[Example] = Field(min_length=1)
+    examples: list[Example] = Field(default_factory=list, description="labelled examples (or labels, for zero_shot)")
+    labels: list[Label] | None = Field(default=None, min_length=2,
+                                       description="label names: a zero_shot task with no examples needed")
+
+    @model_validator(mode="after")
+    def _examples_or_labels(self):
+        if not self.examples and self.labels is None:
+            raise ValueError("examples is empty: send labelled examples, or labels (label names) for a zero-shot task")
+        return self
     head: str | None = Field(default=None, description="registered head name; default: the service default")
     params: dict | None = Field(default=None, description="head parameters")
 
@@ -213,7 +221,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
     @app.post("/v1/tasks", status_code=201, response_model=TaskOut, dependencies=writer, responses=ERRORS)
     async def create_task(body: CreateTask) -> TaskOut:
         info = await service.create_task(body.name, [e.text for e in body.examples],
-                                          [e.label for e in body.examples], body.head, body.params)
+                                          [e.label for e in body.examples], body.head, body.params, body.labels)
         return TaskOut(**info.__dict__)
 
     @app.get("/v1/tasks", response_model=TaskList)

@@ -65,18 +65,34 @@ class TaskService:
 
     # -- tasks ------------------------------------------------------------------------------------
     async def create_task(self, name: str, texts: list[str], labels: list, head: str | None,
-                          params: dict | None) -> TaskInfo:
+                          params: dict | None, label_names: list | None = None) -> TaskInfo:
+        """A new task from examples, or (``label_names`` and no examples) a zero-shot task from label names."""
         from anytask.apps.serve.store import TaskExists, check_name
 
         check_name(name)
+        if label_names is not None:
+            head = head or "zero_shot"
+            if head != "zero_shot":
+                raise AnytaskError(f"labels=[...] declares the classes of a zero_shot task; head {head!r} learns its "
+                                   "classes from examples: leave labels out, or use head zero_shot")
+            if len({str(v) for v in label_names}) < 2:
+                raise AnytaskError("labels needs at least 2 distinct label names")
         head = head or DEFAULT_HEAD
         params = self._head_params(head, params)
-        self.check_texts(texts, limit=self.limits.max_examples, what="examples")
+        if label_names is not None:
+            if "labels" in params:
+                raise AnytaskError("give the label names once: as labels=[...], not also in params")
+            params["labels"] = [str(v) for v in label_names]
+        elif not texts:
+            raise AnytaskError("examples is empty; send labelled examples, or labels=[...] (label names) for a "
+                               "zero-shot task")
+        if texts:
+            self.check_texts(texts, limit=self.limits.max_examples, what="examples")
         if await asyncio.to_thread(self.store.count) >= self.limits.max_tasks:
             raise AnytaskError(f"the server holds its limit of {self.limits.max_tasks} tasks; delete one first")
         if await asyncio.to_thread(self._exists, name):
             raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
-        X = await self.batcher.embed(texts)
+        X = await self.batcher.embed(texts) if texts else None
         model = await asyncio.to_thread(self._fit, head, params, X, labels)
         return await asyncio.to_thread(functools.partial(self.store.create, max_tasks=self.limits.max_tasks),
                                        name, head, params, self.backbone, model, texts, labels)
@@ -92,7 +108,7 @@ class TaskService:
         model = self._build_head(head, params)
         y = np.asarray([str(v) for v in labels], dtype=object)
         try:
-            return model.fit(X, y)
+            return model.fit() if X is None else model.fit(X, y)  # no examples: zero_shot from label names
         except AnytaskError:
             raise
         except (TypeError, ValueError) as e:  # a parameter of the wrong type or range

@@ -6,6 +6,11 @@ Fitting is delegated to scikit-learn's ``LogisticRegression(C=C)`` (L-BFGS in fl
 penalty on the weights and not the bias; binary problems use one weight vector), so the two
 agree by construction and a test checks it; the fitted weights are kept as tensors and saved
 through ``anytask.core.io`` like every head.
+
+With C = 1 on unit-norm embeddings the logits are small and every probability sits near 1/C
+(0.52 for a clear-cut positive review), so by default the probabilities are temperature-scaled
+(Guo et al. 2017, https://arxiv.org/abs/1706.04599) with T chosen by cross-validation on the
+support set; predictions are unchanged. ``calibration=None`` gives scikit-learn's probabilities.
 """
 
 from __future__ import annotations
@@ -16,44 +21,82 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
 from anytask.methods.heads.base import HEADS, BaseHead
 
 
 @HEADS.register("linear_probe", reference="Alain & Bengio 2016, https://arxiv.org/abs/1610.01644",
-                summary="multinomial logistic regression (L2, C=1), agrees with scikit-learn's",
+                summary="multinomial logistic regression (L2, C=1, scikit-learn's), probabilities temperature-scaled "
+                        "on the support set",
                 output="classes", saveable=True)
 class LinearProbe(BaseHead):
     """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
 
     _parameter_constraints = {"C": [Interval(Real, 0, None, closed="neither")],
                               "max_iter": [Interval(Integral, 1, None, closed="left")],
-                              "tol": [Interval(Real, 0, None, closed="neither")]}
+                              "tol": [Interval(Real, 0, None, closed="neither")],
+                              "calibration": [StrOptions({"temperature"}), None]}
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6) -> None:
+    def __init__(self, *, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6,
+                 calibration: str | None = "temperature") -> None:
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
+        self.calibration = calibration
 
-    def _fit(self, X: Tensor, y: Tensor) -> None:
+    def _model(self, X: np.ndarray, y: np.ndarray):
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=float(self.C), max_iter=self.max_iter, tol=self.tol)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
-            model.fit(X.double().numpy(), y.numpy())
+            return model.fit(X, y)
+
+    def _fit(self, X: Tensor, y: Tensor) -> None:
+        X64, y_np = X.double().numpy(), y.numpy()
+        model = self._model(X64, y_np)
         self.n_iter_ = np.asarray(model.n_iter_)
         self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
         self.intercept_ = torch.from_numpy(model.intercept_).float()
+        self.temperature_ = self._fit_temperature(X64, y_np) if self.calibration == "temperature" else 1.0
+
+    def _fit_temperature(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Temperature scaling (Guo et al. 2017) fitted on the support set itself: the out-of-fold logits of a
+        stratified k-fold (k = min(5, smallest class)) choose the T that minimises their log loss. Classes with
+        one example leave nothing to hold out: then T = 1 (no calibration)."""
+        from scipy.optimize import minimize_scalar
+        from sklearn.model_selection import StratifiedKFold
+
+        n_classes = len(self.classes_)
+        folds = min(5, int(np.bincount(y, minlength=n_classes).min()))
+        if folds < 2:
+            return 1.0
+        logits = np.zeros((len(y), n_classes))
+        for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
+            z = self._model(X[train], y[train]).decision_function(X[held])
+            logits[held] = np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z
+
+        def nll(log_t: float) -> float:
+            s = logits / np.exp(log_t)
+            s = s - s.max(1, keepdims=True)
+            return float(np.mean(np.log(np.exp(s).sum(1)) - s[np.arange(len(y)), y]))
+
+        return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-2), np.log(1e2)), method="bounded").x))
 
     def _logits(self, X: Tensor) -> Tensor:
         z = X.double() @ self.coef_.double().T + self.intercept_.double()  # (N, n_out)
+        z = z / self.temperature_  # T = 1 without calibration; the argmax never changes
         return torch.cat([torch.zeros_like(z), z], dim=1) if z.shape[1] == 1 else z
 
     def _tensors(self) -> dict[str, Tensor]:
-        return {"coef": self.coef_, "intercept": self.intercept_}
+        return {"coef": self.coef_, "intercept": self.intercept_,
+                "temperature": torch.tensor(self.temperature_, dtype=torch.float64)}
 
     def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
         self.coef_, self.intercept_ = tensors["coef"], tensors["intercept"]
+        if "temperature" in tensors:
+            self.temperature_ = float(tensors["temperature"])
+        else:  # saved before calibration existed: its probabilities were never calibrated
+            self.temperature_, self.calibration = 1.0, None
