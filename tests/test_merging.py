@@ -135,6 +135,13 @@ def test_merge_config_and_model_errors_leave_no_output(bert_folders, tmp_path):
     cfg.write_text(yaml.safe_dump({"base": str(base), "models": [{"path": str(t0)}], "lamda": 1}))
     with pytest.raises(AnytaskError, match="lamda: Extra inputs are not permitted"):
         read_config(cfg)
+    # every problem in one message, not one per attempt
+    cfg.write_text(yaml.safe_dump({"base": str(tmp_path / "nowhere"), "models": [{"path": str(t0), "weight": "x"}],
+                                   "method": "tiez", "lamda": 1}))
+    with pytest.raises(AnytaskError, match="has 4 problem") as e:
+        read_config(cfg)
+    for part in ("models.0.weight", "lamda: Extra inputs", "Did you mean 'ties'", "base: no model.safetensors"):
+        assert part in str(e.value)
     broken = tmp_path / "broken"
     shutil.copytree(t0, broken)
     sd = load_file(str(t0 / "model.safetensors"))

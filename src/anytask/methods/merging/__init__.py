@@ -55,11 +55,29 @@ def read_config(path: str | Path) -> MergeConfig:
         raise AnytaskError(f"merge config {path} does not exist") from None
     except yaml.YAMLError as e:
         raise AnytaskError(f"merge config {path} is not valid YAML: {e}") from None
+    problems, config = [], None
     try:
-        return MergeConfig.model_validate(raw)
+        config = MergeConfig.model_validate(raw)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in e.errors())
-        raise AnytaskError(f"merge config {path} is invalid: {problems}") from None
+        problems = [f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in e.errors()]
+    raw = raw if isinstance(raw, dict) else {}
+    method, params = raw.get("method", "task_arithmetic"), raw.get("parameters") or {}
+    try:  # the method and its parameters, checked even when other fields are wrong: every problem at once
+        if isinstance(params, dict):
+            method_spec(str(method), params)
+    except AnytaskError as e:
+        problems.append(f"method: {e}")
+    folders = [("base", raw.get("base"))] + [(f"models.{i}.path", m.get("path")) for i, m in
+                                             enumerate(raw.get("models") or []) if isinstance(m, dict)]
+    for where, folder in folders:
+        if isinstance(folder, str):
+            try:
+                model_folder(folder)
+            except AnytaskError as e:
+                problems.append(f"{where}: {e}")
+    if problems:
+        raise AnytaskError(f"merge config {path} has {len(problems)} problem(s): " + "; ".join(problems))
+    return config
 
 
 def model_folder(name_or_path: str) -> Path:
