@@ -46,10 +46,15 @@ class LinearProbe(BaseHead):
         self.tol = tol
         self.calibration = calibration
 
-    def _model(self, X: np.ndarray, y: np.ndarray):
+    def _model(self, X: np.ndarray, y: np.ndarray, start=None):
+        """scikit-learn's fit. ``start`` (a fitted model) warm-starts L-BFGS from its weights, with a looser
+        tolerance: held-out logits that only choose a temperature need not be exact."""
         from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression(C=float(self.C), max_iter=self.max_iter, tol=self.tol)
+        tol, max_iter = (self.tol, self.max_iter) if start is None else (max(self.tol, 1e-4), min(self.max_iter, 100))
+        model = LogisticRegression(C=float(self.C), max_iter=max_iter, tol=tol, warm_start=start is not None)
+        if start is not None:
+            model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
             return model.fit(X, y)
@@ -60,12 +65,13 @@ class LinearProbe(BaseHead):
         self.n_iter_ = np.asarray(model.n_iter_)
         self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
         self.intercept_ = torch.from_numpy(model.intercept_).float()
-        self.temperature_ = self._fit_temperature(X64, y_np) if self.calibration == "temperature" else 1.0
+        self.temperature_ = self._fit_temperature(X64, y_np, model) if self.calibration == "temperature" else 1.0
 
-    def _fit_temperature(self, X: np.ndarray, y: np.ndarray) -> float:
+    def _fit_temperature(self, X: np.ndarray, y: np.ndarray, full) -> float:
         """Temperature scaling (Guo et al. 2017) fitted on the support set itself: the out-of-fold logits of a
         stratified k-fold (k = min(5, smallest class)) choose the T that minimises their log loss. Classes with
-        one example leave nothing to hold out: then T = 1 (no calibration)."""
+        one example leave nothing to hold out: then T = 1 (no calibration). The fold fits start from the full
+        fit's weights (the same convex objective minus a few rows) with a looser tolerance."""
         from scipy.optimize import minimize_scalar
         from sklearn.model_selection import StratifiedKFold
 
@@ -75,7 +81,7 @@ class LinearProbe(BaseHead):
             return 1.0
         logits = np.zeros((len(y), n_classes))
         for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
-            z = self._model(X[train], y[train]).decision_function(X[held])
+            z = self._model(X[train], y[train], start=full).decision_function(X[held])
             logits[held] = np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z
 
         def nll(log_t: float) -> float:
