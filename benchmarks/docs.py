@@ -188,6 +188,20 @@ def stream_table(r: dict) -> str:
     return stream_markdown(r).strip()
 
 
+def cli_wall_time(r: dict) -> str:
+    import statistics
+
+    runs = r["runs"]
+    labels = [k for k in ("before", "after") if k in runs] + [k for k in runs if k not in ("before", "after")]
+    calls = list(dict.fromkeys(c for lb in labels for c in runs[lb]["seconds"]))
+    rows = [[c if c.startswith("(") else f"`anytask {c}`",
+             *[f"{statistics.mean(runs[lb]['seconds'][c]):.2f} ± {statistics.pstdev(runs[lb]['seconds'][c]):.2f}"
+               if c in runs[lb]["seconds"] else "—" for lb in labels]] for c in calls]
+    commands = "; ".join(f"{lb}: `{runs[lb]['command']}`" for lb in labels)
+    return (table(["call", *[f"{lb} (s)" for lb in labels]], rows)
+            + f"\n\n{r['what']}; mean ± std over {runs[labels[0]]['repeats']} fresh processes. Commands: {commands}.")
+
+
 def serve_load(r: dict) -> str:
     rows = [[lv["clients"], ms(lv["requests_per_second"]["mean"], lv["requests_per_second"]["std"], 1),
              f"{lv['p50_ms']['mean']:.0f} ± {lv['p50_ms']['std']:.0f}", f"{lv['p99_ms']['mean']:.0f} ± {lv['p99_ms']['std']:.0f}",
@@ -251,6 +265,9 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 "continual/text_pruned.png"),
         Section("Split-MNIST", ("continual/split_mnist.json",), stream_table, "continual/split_mnist.png"),
         Section("Permuted-MNIST", ("continual/permuted_mnist.json",), stream_table, "continual/permuted_mnist.png"),
+    ]),
+    "cli": ("The command line: what a user waits for", [
+        Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
     ]),
     "serve": ("The HTTP service under load", [
         Section("Many tasks behind one endpoint", ("serve/load.json",), serve_load),

@@ -94,3 +94,14 @@ def test_unicode_line_separators_inside_strings_stay_in_the_text(tmp_path):
     rows = [{"text": "one\u2028two\x85three", "label": "a"}, {"text": "b", "label": "c"}]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     assert read_table(path).X[0] == "one\u2028two\x85three"
+
+
+def test_a_task_folder_is_found_under_the_root_or_its_text_subfolder(tmp_path):
+    from anytask.data import load_dataset
+
+    (tmp_path / "text" / "tiny").mkdir(parents=True)
+    for split in ("train", "test"):
+        (tmp_path / "text" / "tiny" / f"{split}.jsonl").write_text('{"text": "a", "label": "x"}\n'
+                                                                     '{"text": "b", "label": "y"}\n')
+    assert len(load_dataset("tiny", data_root=tmp_path)[0]) == 2
+    assert len(load_dataset("tiny", data_root=tmp_path / "text")[0]) == 2

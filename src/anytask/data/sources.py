@@ -117,6 +117,9 @@ def _folder(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
     if root is None:
         raise AnytaskError(f"task {name!r} needs --data-root (a folder with {name}/train.jsonl); "
                            "without data use sklearn:digits or synthetic:topics")
+    root = Path(root)
+    if not (root / name / "train.jsonl").is_file() and (root / "text" / name / "train.jsonl").is_file():
+        root = root / "text"  # the shared data folder given where its text/ subfolder was meant: both work
     return load_task(root, name)
 
 

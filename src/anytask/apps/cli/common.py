@@ -68,3 +68,28 @@ def backbone_opts(sp) -> None:
     sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, or hf:<folder>")
     sp.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ANYTASK_CACHE_DIR "
                     "or ~/.cache/anytask)")
+
+
+def input_opts(sp, what: str) -> None:
+    """--input FILE / --text (repeatable) / --text-column: the texts a command reads (see read_texts)."""
+    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
+    sp.add_argument("--text", action="append", help=f"a text to {what} (repeatable)")
+    sp.add_argument("--text-column", default="text", help="column holding the text in --input (default: text)")
+
+
+def data_opts(sp) -> None:
+    """--data / --text-column / --label-column: a labelled training file."""
+    sp.add_argument("--data", required=True, help=".jsonl, .csv or .tsv with a text and a label column")
+    sp.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    sp.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+
+
+def out_opts(sp, what: str) -> None:
+    """--out FOLDER and --force: a folder the command writes, never replaced without --force."""
+    sp.add_argument("--out", required=True, help=what)
+    sp.add_argument("--force", action="store_true", help="replace --out if it already exists")
+
+
+def check_out(args) -> None:
+    if Path(args.out).exists() and not args.force:
+        raise AnytaskError(f"--out {args.out} already exists; pass --force to replace it, or choose another folder")

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from anytask.apps.cli.common import read_texts, backbone_opts
+from anytask.apps.cli.common import backbone_opts, input_opts, read_texts
 from anytask.core.io import write_file_atomic
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("embed", help="embed texts with a frozen backbone")
     backbone_opts(sp)
-    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
-    sp.add_argument("--text", action="append", help="a text to embed (repeatable)")
-    sp.add_argument("--text-column", default="text")
+    input_opts(sp, "embed")
     sp.add_argument("--out", help="write an (N, D) .npy file instead of JSON lines")
     sp.add_argument("--no-cache", action="store_true")
     sp.set_defaults(func=run)

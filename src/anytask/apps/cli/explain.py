@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from anytask.apps.cli.common import jsonable, read_texts
+from anytask.apps.cli.common import input_opts, jsonable, read_texts
 from anytask.core.errors import AnytaskError
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("explain", help="prediction plus the named concepts behind it (concept_bottleneck)")
     sp.add_argument("--model", required=True, help="folder written by anytask fit --head concept_bottleneck")
-    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
-    sp.add_argument("--text", action="append", help="a text to explain (repeatable)")
-    sp.add_argument("--text-column", default="text")
+    input_opts(sp, "explain")
     sp.add_argument("--top", type=int, default=5, help="concepts per prediction")
     sp.add_argument("--html", help="also write concept cards to this HTML file")
     sp.set_defaults(func=run)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from anytask.apps.cli.common import parse_params
+from anytask.apps.cli.common import check_out, data_opts, out_opts, parse_params
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("finetune", help="fine-tune a copy of a backbone folder (the source is never written)")
-    sp.add_argument("--data", required=True, help=".jsonl, .csv or .tsv with a text and a label column")
+    data_opts(sp)
     sp.add_argument("--base", default="minilm", help="model folder to start from, or minilm (default)")
     sp.add_argument("--mode", default="standard", help="standard or linearized (see `anytask list`)")
     sp.add_argument("--steps", type=int, default=100, help="optimiser steps (default: 100)")
@@ -16,24 +16,18 @@ def add_parser(sub) -> None:
     sp.add_argument("--optimizer", default="adamw", help="adamw (default), sam, asam or tram")
     sp.add_argument("--param", action="append", metavar="KEY=VALUE",
                     help="another finetune() argument, e.g. max_length=64 (repeatable)")
-    sp.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    sp.add_argument("--label-column", default="label", help="column holding the label (default: label)")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--out", required=True, help="output model folder (written atomically)")
-    sp.add_argument("--force", action="store_true", help="replace --out if it already exists")
+    out_opts(sp, "output model folder (written atomically)")
     sp.set_defaults(func=run)
 
 
 def run(args) -> None:
-    from pathlib import Path
-
     from anytask.core.errors import AnytaskError
     from anytask.data import read_table
     from anytask.methods.finetune import FINETUNING
     from anytask.methods.merging import model_folder
 
-    if Path(args.out).exists() and not args.force:
-        raise AnytaskError(f"--out {args.out} already exists; pass --force to replace it, or choose another folder")
+    check_out(args)
     if args.steps < 1:
         raise AnytaskError(f"--steps must be at least 1, got {args.steps}")
     train = FINETUNING.get(args.mode)

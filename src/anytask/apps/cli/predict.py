@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-from anytask.apps.cli.common import jsonable, read_texts
+from anytask.apps.cli.common import input_opts, jsonable, read_texts
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("predict", help="predict labels with a saved classifier")
     sp.add_argument("--model", required=True, help="folder written by anytask fit")
-    sp.add_argument("--input", help=".jsonl/.csv (text column) or .txt (one text a line)")
-    sp.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    sp.add_argument("--text-column", default="text")
+    input_opts(sp, "classify")
     sp.set_defaults(func=run)
 
 
