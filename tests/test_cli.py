@@ -189,3 +189,10 @@ def test_finetune_command_writes_a_folder_anytask_merge_reads(bert_folders, tmp_
     assert main(["finetune", "--data", str(data), "--base", str(bert_folders[0]), "--mode", "sideways",
                  "--out", str(tmp_path / "x")]) == 2
     assert "unknown fine-tuning mode 'sideways'" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_blank_text_like_the_service(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["fit", "--backbone", "tiny", "--data", str(_topics(tmp_path)), "--out", str(out), "-q"]) == 0
+    assert main(["predict", "--model", str(out), "--text", "a goal", "--text", "  "]) == 2
+    assert "texts[1] is empty or blank" in capsys.readouterr().err
