@@ -70,6 +70,57 @@ def test_only_anytask_classes_are_loaded(tmp_path, blobs):
     path = io.save(head, tmp_path / "m")
     config = json.loads((path / "config.json").read_text())
     config["class"] = "os:system"
+    config["config_sha256"] = io.config_digest(config)  # the checksum catches damage; this is deliberate
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(AnytaskError, match="only anytask classes"):
         io.load(path)
+
+
+# -- saved models that were edited or damaged: refused with a clear error, never a silent wrong answer --
+
+def _saved_probe(tmp_path, blobs):
+    from anytask.methods.heads import create_head
+
+    X, y = blobs
+    return X, io.save(create_head("linear_probe").fit(X, y), tmp_path / "m")
+
+
+def test_an_edited_class_list_is_refused(tmp_path, blobs):
+    X, folder = _saved_probe(tmp_path, blobs)
+    config = json.loads((folder / "config.json").read_text())
+    config["extra"]["classes"] = config["extra"]["classes"][::-1]  # would invert every label
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AnytaskError, match="does not match its config_sha256"):
+        io.load(folder)
+
+
+@pytest.mark.parametrize("damage", ["wrong shape", "one-dimensional", "nan", "not a tensor file"])
+def test_damaged_tensors_are_clear_errors(tmp_path, blobs, damage):
+    from safetensors.torch import load_file, save_file
+
+    X, folder = _saved_probe(tmp_path, blobs)
+    weights = folder / "model.safetensors"
+    tensors = load_file(str(weights))
+    if damage == "wrong shape":
+        tensors["coef"] = tensors["coef"][:, :5].contiguous()
+    elif damage == "one-dimensional":
+        tensors["coef"] = tensors["coef"].flatten().contiguous()
+    elif damage == "nan":
+        tensors["coef"][0, 0] = float("nan")
+    if damage == "not a tensor file":
+        weights.write_bytes(b"\x00" * 64)
+    else:
+        save_file(tensors, str(weights))
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = io._sha256(weights)  # a consistent checksum: the content itself is wrong
+    config["config_sha256"] = io.config_digest(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AnytaskError, match="corrupted saved"):
+        io.load(folder)
+
+
+def test_a_deeply_nested_config_is_a_clear_error(tmp_path, blobs):
+    _, folder = _saved_probe(tmp_path, blobs)
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AnytaskError, match="not valid JSON"):
+        io.load(folder)

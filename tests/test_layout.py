@@ -126,7 +126,9 @@ def test_folders_saved_under_the_old_class_paths_still_load(tmp_path, blobs):
     folder = io.save(create_head("centroid").fit(X, y), tmp_path / "old")
     config = json.loads((folder / "config.json").read_text())
     assert config["class"] == "anytask.methods.heads.centroid:Centroid"
-    config["class"] = "anytask.heads.centroid:Centroid"  # as 0.1 wrote it
+    config["class"] = "anytask.heads.centroid:Centroid"  # as 0.1 wrote it: format 1, no config checksum
+    config["format"] = 1
+    del config["config_sha256"]
     (folder / "config.json").write_text(json.dumps(config))
     np.testing.assert_array_equal(io.load(folder).predict(X), y)
 

@@ -1,5 +1,6 @@
 """The HTTP service: every endpoint and error path, durability across restarts and kill -9."""
 
+import json
 import os
 import signal
 import socket
@@ -282,3 +283,55 @@ def test_a_zero_shot_task_from_label_names_alone(client):
     bad = client.post("/v1/tasks", json={"name": "t2", "labels": ["a", "b"], "head": "linear_probe"}, headers=AUTH)
     assert bad.status_code == 400 and "zero_shot" in bad.json()["detail"]
     assert client.post("/v1/tasks", json={"name": "t3", "labels": ["only"]}, headers=AUTH).status_code == 422
+
+
+# -- the reliability probe's findings (issue: no silent wrong answers, no lost tasks) ---------------
+
+def test_a_deleted_and_recreated_task_never_answers_with_the_old_head(client):
+    pos_neg = [{"text": "great film", "label": "pos"}, {"text": "awful film", "label": "neg"}] * 2
+    fin_sport = [{"text": "shares fell", "label": "finance"}, {"text": "a late goal", "label": "sports"}] * 2
+    assert client.post("/v1/tasks", json={"name": "stale", "examples": pos_neg}, headers=AUTH).status_code == 201
+    assert client.post("/v1/tasks/stale/predict", json={"texts": ["x y"]}).json()["predictions"][0]["label"] in \
+        {"pos", "neg"}
+    assert client.delete("/v1/tasks/stale", headers=AUTH).status_code == 204
+    assert client.post("/v1/tasks", json={"name": "stale", "examples": fin_sport}, headers=AUTH).status_code == 201
+    for r in (client.post("/v1/tasks/stale/predict", json={"texts": ["x y"]}).json()["predictions"][0],
+              client.post("/v1/predict", json={"tasks": ["stale"], "texts": ["x y"]}).json()["results"]["stale"]["predictions"][0]):
+        assert r["label"] in {"finance", "sports"}
+
+
+@pytest.mark.parametrize("params, message", [({"scale": 1e400}, "not a finite number"),
+                                             ({"scale": float("nan")}, "not a finite number"),
+                                             ({"max_iter": -1}, "'max_iter' parameter")])
+def test_non_finite_or_nonsense_parameters_are_refused(client, params, message):
+    head = "centroid" if "scale" in params else "linear_probe"
+    body = json.dumps({"name": "p", "examples": examples(), "head": head, "params": params})  # NaN as JSON allows
+    r = client.post("/v1/tasks", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code in (400, 422) and message in r.text, r.text
+
+
+def test_booleans_are_not_labels_and_names_cannot_end_in_a_newline(client):
+    r = client.post("/v1/tasks", json={"name": "b", "examples": [{"text": "a", "label": True},
+                                                                {"text": "b", "label": False}]}, headers=AUTH)
+    assert r.status_code == 422
+    assert create(client, "a\n").status_code in (400, 422)
+
+
+def test_dev_mode_refuses_foreign_host_and_origin_headers(home):
+    with TestClient(build_app(home, backbone="tiny", dev=True)) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/healthz", headers={"Host": "evil.example:8000"}).status_code == 403
+        assert c.post("/v1/tasks", json={"name": "x", "examples": examples()},
+                      headers={"Origin": "http://evil.example"}).status_code == 403
+        assert c.get("/healthz", headers={"Host": "127.0.0.1:8000", "Origin": "http://localhost:8000"}).status_code == 200
+
+
+def test_a_damaged_head_is_a_503_with_an_id_not_a_400_with_server_paths(client, home, capfd):
+    assert create(client, "broken").status_code == 201
+    for config in (home / "heads" / "broken").glob("v*/config.json"):  # damage the stored head on disk
+        data = json.loads(config.read_text())
+        data["extra"]["classes"] = data["extra"]["classes"][::-1]
+        config.write_text(json.dumps(data))
+    r = client.post("/v1/tasks/broken/predict", json={"texts": ["a goal"]})
+    assert r.status_code == 503 and str(home) not in r.text and "error " in r.json()["detail"]
+    assert "broken" in capfd.readouterr().err

@@ -28,7 +28,7 @@ from anytask.core.errors import AnytaskError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config_sha256 covers config.json itself (format 1 folders still load)
 
 
 def _sha256(path: Path) -> str:
@@ -123,10 +123,17 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             "weights_sha256": _sha256(weights),
         }
         try:
-            text = json.dumps(config, indent=2, sort_keys=True)
-        except TypeError as e:
-            raise AnytaskError(f"cannot save {type(obj).__name__}: a parameter is not JSON ({e})") from e
+            config["config_sha256"] = config_digest(config)
+            text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise AnytaskError(f"cannot save {type(obj).__name__}: a parameter is not JSON or not finite ({e})") from e
         return write_folder_atomic(path, {CONFIG: text.encode(), WEIGHTS: weights})
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a config's canonical JSON without its own ``config_sha256`` field."""
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
 
 
 def read_config(path: str | os.PathLike) -> dict:
@@ -136,8 +143,11 @@ def read_config(path: str | os.PathLike) -> dict:
         raise AnytaskError(f"no saved anytask model at {path}: {cfg_path} does not exist")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AnytaskError(f"corrupted saved model: {cfg_path} is not valid JSON ({e}); save it again") from e
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise AnytaskError(f"corrupted saved model: {cfg_path} is not valid JSON ({type(e).__name__}); "
+                           "save it again") from None
+    if not isinstance(config, dict):
+        raise AnytaskError(f"corrupted saved model: {cfg_path} is not a JSON object; save it again")
     for key in ("format", "class", "params", "extra", "weights_sha256"):
         if key not in config:
             raise AnytaskError(f"corrupted saved model: {cfg_path} lacks {key!r}; save it again")
@@ -147,6 +157,14 @@ def read_config(path: str | os.PathLike) -> dict:
     if fmt > FORMAT_VERSION:
         raise AnytaskError(f"{path} was saved in format {fmt} by anytask {config.get('anytask_version', '?')}; this "
                            f"anytask ({_version()}) reads format {FORMAT_VERSION} and older: upgrade anytask to load it")
+    if fmt >= 2:
+        try:
+            intact = config.get("config_sha256") == config_digest(config)
+        except (TypeError, ValueError):
+            intact = False
+        if not intact:
+            raise AnytaskError(f"corrupted saved model: {cfg_path} does not match its config_sha256 (edited or "
+                               "damaged: its classes or parameters cannot be trusted); save the model again")
     return config
 
 
@@ -174,10 +192,10 @@ def load(path: str | os.PathLike) -> Any:
 
         tensors = load_file(str(weights))
         return cls._from_state(config["params"], config["extra"], tensors)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, AnytaskError):
-            raise
-        raise AnytaskError(f"corrupted saved model at {path}: {type(e).__name__}: {e}; save it again") from e
+    except AnytaskError:
+        raise
+    except Exception as e:  # wrong shapes or dtypes, a bad tensor file, nonsense fields: never a raw traceback
+        raise AnytaskError(f"corrupted saved model at {path}: {type(e).__name__}: {str(e)[:200]}; save it again") from e
 
 
 def resolve_class(path: str) -> type:

@@ -40,7 +40,7 @@ def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None =
     embedder = Embedder(get_backbone(backbone), cache_dir=cache_dir, batch_size=8)
     service = TaskService(store, embedder, backbone=backbone, limits=limits or Limits(), max_wait_ms=max_wait_ms,
                           cache_dir=cache_dir)
-    return create_app(service, token=token, read_only=read_only, log=log)
+    return create_app(service, token=token, read_only=read_only, log=log, loopback_only=dev and token is None)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, home: str | Path, backbone: str = "minilm",

@@ -9,6 +9,7 @@ Write endpoints need ``Authorization: Bearer <token>``; reads and predictions do
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
@@ -17,14 +18,14 @@ from typing import Annotated, Callable, Union
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from anytask.core.errors import AnytaskError
 from anytask.apps.serve.service import TaskService
-from anytask.apps.serve.store import TaskExists, TaskNotFound
+from anytask.apps.serve.store import HeadUnavailable, TaskExists, TaskNotFound
 
 Text = Annotated[str, Field(min_length=1, description="non-empty text")]
-Label = Union[Annotated[str, Field(min_length=1)], int]
+Label = Union[Annotated[str, Field(min_length=1, strict=True)], StrictInt]  # true/false are not labels
 
 
 class Strict(BaseModel):
@@ -161,8 +162,10 @@ async def _too_large(limit: int, send) -> None:
 
 
 def create_app(service: TaskService, *, token: str | None, read_only: bool = False,
-               log: Callable[[str], None] | None = None) -> FastAPI:
-    """The FastAPI app over ``service``; ``log`` (if given) receives one line per request."""
+               log: Callable[[str], None] | None = None, loopback_only: bool = False) -> FastAPI:
+    """The FastAPI app over ``service``; ``log`` (if given) receives one line per request.
+    ``loopback_only`` (dev mode, no token) refuses requests whose Host or Origin is not a loopback name,
+    so a web page the operator visits cannot write through DNS rebinding."""
     metrics: dict[str, float] = defaultdict(float)
 
     @asynccontextmanager
@@ -194,6 +197,14 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
     async def _anytask(request: Request, exc: AnytaskError):
         status = 404 if isinstance(exc, TaskNotFound) else 409 if isinstance(exc, TaskExists) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(HeadUnavailable)
+    async def _unavailable(request: Request, exc: HeadUnavailable):
+        # the detail names server paths: it goes to the operator's log, the caller gets an id to quote
+        error_id = secrets.token_hex(4)
+        print(f"anytask serve: error {error_id}: task {exc.name!r}: {exc.detail}", file=sys.stderr, flush=True)
+        return JSONResponse({"detail": f"task {exc.name!r} cannot be served right now (error {error_id}); the "
+                                       "operator's log has the detail"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -252,9 +263,40 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
 
     app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
+    if loopback_only:
+        app.add_middleware(LoopbackOnly)
     if log is not None:
         app.add_middleware(RequestLog, log=log)
     return app
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "testserver"}  # testserver: Starlette's TestClient
+
+
+def _host_name(value: str) -> str:
+    value = value.split("://", 1)[-1].split("/", 1)[0].lower()
+    if value.startswith("["):  # [::1]:8000
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class LoopbackOnly:
+    """Pure ASGI middleware: 403 unless the Host (and any Origin) header names this machine's loopback."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            names = [_host_name(headers.get("host", ""))] + ([_host_name(headers["origin"])] if "origin" in headers
+                                                              else [])
+            if not all(n in LOOPBACK_NAMES or n.startswith("127.") for n in names):
+                response = JSONResponse({"detail": "dev mode answers loopback hosts only (Host/Origin "
+                                                   f"{', '.join(names)!s}); run with a token to serve other names"},
+                                        status_code=403)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class RequestLog:

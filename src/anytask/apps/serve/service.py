@@ -44,7 +44,7 @@ class TaskService:
         self.limits = limits
         self.cache_dir = cache_dir
         self.batcher = DynamicBatcher(embedder, max_wait_ms=max_wait_ms)
-        self._heads: OrderedDict[tuple[str, int], object] = OrderedDict()
+        self._heads: OrderedDict[tuple[str, int, float], object] = OrderedDict()
         self._heads_lock = threading.Lock()
         self._head_cache_size = head_cache_size
 
@@ -127,7 +127,8 @@ class TaskService:
 
     # -- prediction -------------------------------------------------------------------------------
     def _head(self, info: TaskInfo):
-        key = (info.name, info.version)
+        # (name, version) repeats after a delete and a re-create; the creation time does not
+        key = (info.name, info.version, info.created)
         with self._heads_lock:
             if key in self._heads:
                 self._heads.move_to_end(key)

@@ -47,6 +47,14 @@ class TaskExists(AnytaskError):
     pass
 
 
+class HeadUnavailable(Exception):
+    """A stored head that cannot be loaded (damaged on disk): a server fault, not the caller's mistake."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.name, self.detail = name, detail
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     name: str
@@ -61,7 +69,7 @@ class TaskInfo:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:  # fullmatch: "$" lets "a\n" in
         raise AnytaskError(f"invalid task name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
                            "starting with a letter or digit")
     return name
@@ -145,7 +153,10 @@ class TaskStore:
         return [r[0] for r in rows], [r[1] for r in rows]
 
     def load_head(self, info: TaskInfo):
-        return io.load(self.head_path(info.name, info.version))
+        try:
+            return io.load(self.head_path(info.name, info.version))
+        except AnytaskError as e:
+            raise HeadUnavailable(info.name, str(e)) from None
 
     # -- writes ---------------------------------------------------------------------------------
     def create(self, name: str, head_name: str, head_params: dict, backbone: str, head, texts, labels,

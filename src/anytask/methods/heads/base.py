@@ -45,6 +45,10 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         """Every parameter of the declared kind and range, or one AnytaskError naming the first bad one."""
         from sklearn.utils._param_validation import InvalidParameterError
 
+        for name, value in self.get_params(deep=False).items():
+            if isinstance(value, float) and not np.isfinite(value):
+                raise AnytaskError(f"parameter {name}={value} of {type(self).__name__} is not a finite number; "
+                                   "give a finite value or leave it out for the default")
         try:
             self._validate_params()
         except InvalidParameterError as e:
@@ -124,4 +128,15 @@ class BaseHead(ClassifierMixin, BaseEstimator):
             head._load_tensors(tensors)
         except KeyError as e:
             raise AnytaskError(f"corrupted saved {cls.__name__}: tensor {e} is missing") from e
+        bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        if bad:
+            raise AnytaskError(f"corrupted saved {cls.__name__}: tensor(s) {bad[:3]} hold NaN or inf")
+        try:  # one zero row through the head: wrong shapes fail here, with a clear message, not at predict
+            probe = head._logits(torch.zeros(1, head.n_features_in_))
+        except Exception as e:
+            raise AnytaskError(f"corrupted saved {cls.__name__}: its tensors do not fit {head.n_features_in_} features "
+                               f"and {len(head.classes_)} classes ({type(e).__name__})") from None
+        if tuple(probe.shape) != (1, len(head.classes_)):
+            raise AnytaskError(f"corrupted saved {cls.__name__}: it scores {probe.shape[-1]} classes but its config "
+                               f"lists {len(head.classes_)}")
         return head
