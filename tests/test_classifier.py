@@ -33,9 +33,10 @@ def test_loaded_classifier_refuses_a_different_backbone(topics, tmp_path):
 
     cfg = json.loads((path / "config.json").read_text())
     cfg["params"]["backbone"] = "tiny:seed=3"
+    cfg["config_sha256"] = io.config_digest(cfg)  # a deliberate edit, checksum updated: caught by the identity
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(AnytaskError, match="refit"):
-        io.load(path).predict(["hello"])
+        io.load(path).predict(["hello a text not in the cache"])
 
 
 def test_empty_training_set_is_a_clear_error():
@@ -58,7 +59,7 @@ def test_cached_texts_predict_without_loading_the_backbone_and_equal_the_embeddi
 
     texts = ["a goal in the match", "rates rose again", "the striker scored", "shares fell"]
     labels = ["sport", "finance", "sport", "finance"]
-    clf = TextClassifier(backbone="tiny", cache_dir=str(tmp_path / "cache")).fit(texts, labels)
+    clf = TextClassifier(backbone="tiny").fit(texts, labels)  # the default (per-test) cache folder
     slow = clf.predict_proba(texts)  # embeds through the backbone and fills the cache
     loaded = io.load(io.save(clf, tmp_path / "m"))
 

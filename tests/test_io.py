@@ -124,3 +124,13 @@ def test_a_deeply_nested_config_is_a_clear_error(tmp_path, blobs):
     (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(AnytaskError, match="not valid JSON"):
         io.load(folder)
+
+
+def test_a_saved_folder_cannot_choose_where_the_cache_is_written(tmp_path):
+    from anytask.apps.classifier import TextClassifier
+
+    elsewhere = tmp_path / "somewhere-else"
+    clf = TextClassifier(backbone="tiny", head="zero_shot", cache_dir=str(elsewhere))
+    clf.fit(["a goal", "rates rose", "a match", "shares fell"], ["sport", "finance", "sport", "finance"])
+    loaded = io.load(io.save(clf, tmp_path / "m"))
+    assert loaded.cache_dir is None and loaded.head_.cache_dir is None

@@ -90,7 +90,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "TextClassifier":
         from anytask.core.io import resolve_class
 
-        clf = cls(**params)
+        clf = cls(**{**params, "cache_dir": None})  # a saved folder must not choose where the cache is written
         head_cls = resolve_class(extra["head_class"])
         head_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
         clf.head_ = head_cls._from_state(extra["head_params"], extra["head_extra"], head_tensors)

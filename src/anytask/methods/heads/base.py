@@ -120,6 +120,8 @@ class BaseHead(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "BaseHead":
+        if "cache_dir" in params:  # a saved folder must not choose where this process writes its cache
+            params = {**params, "cache_dir": None}
         head = cls(**params)
         classes = extra["classes"]
         head.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
