@@ -335,3 +335,36 @@ def test_a_damaged_head_is_a_503_with_an_id_not_a_400_with_server_paths(client, 
     r = client.post("/v1/tasks/broken/predict", json={"texts": ["a goal"]})
     assert r.status_code == 503 and str(home) not in r.text and "error " in r.json()["detail"]
     assert "broken" in capfd.readouterr().err
+
+
+def test_one_writer_per_home_and_readers_never_clean_up(home):
+    from anytask.apps.serve.store import TaskStore
+
+    writer = TaskStore(home)
+    (home / "heads" / "inflight" / "v1").mkdir(parents=True)  # what a create in progress looks like
+    with pytest.raises(AnytaskError, match="one writer per home"):
+        TaskStore(home)
+    reader = TaskStore(home, read_only=True)
+    assert (home / "heads" / "inflight" / "v1").is_dir()  # a reader removed nothing
+    with pytest.raises(AnytaskError, match="read-only"):
+        reader.delete("anything")
+    reader.close()
+    writer.close()
+    TaskStore(home).close()  # the lock is free again once the writer closes
+
+
+def test_a_missing_or_corrupted_registry_never_deletes_heads(client, home):
+    from anytask.apps.serve.store import TaskStore
+
+    assert create(client, "keep").status_code == 201
+    client.__exit__(None, None, None)  # stop the server: its lock is released
+    (home / "registry.sqlite").rename(home / "registry.moved")
+    for suffix in ("-wal", "-shm"):
+        (home / f"registry.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.raises(AnytaskError, match="refusing to start"):
+        TaskStore(home)
+    assert any((home / "heads" / "keep").iterdir())
+    (home / "registry.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(AnytaskError, match="not a readable task registry"):
+        TaskStore(home)
+    assert any((home / "heads" / "keep").iterdir())

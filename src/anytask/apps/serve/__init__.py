@@ -35,7 +35,7 @@ def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None =
     if token is None and not (read_only or dev):
         raise AnytaskError("refusing to start without a token: set ANYTASK_TOKEN (or --token), "
                            "or pass --read-only, or --dev for local development on loopback")
-    store = TaskStore(home)
+    store = TaskStore(home, read_only=read_only)
     # small length-sorted sub-batches: on a CPU they waste less on padding than one padded batch
     embedder = Embedder(get_backbone(backbone), cache_dir=cache_dir, batch_size=8)
     service = TaskService(store, embedder, backbone=backbone, limits=limits or Limits(), max_wait_ms=max_wait_ms,

@@ -173,6 +173,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         await service.batcher.start()
         yield
         await service.batcher.stop()
+        service.store.close()  # releases the home's writer lock for the next process
 
     app = FastAPI(title="anytask", version="1", lifespan=lifespan,
                   description="Many tasks on one frozen backbone: one encoder pass per input.")

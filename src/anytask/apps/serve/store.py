@@ -75,22 +75,74 @@ def check_name(name: str) -> str:
     return name
 
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of registry.sqlite
+
+
 class TaskStore:
-    def __init__(self, home: str | Path) -> None:
+    """The registry of one ``home`` folder. One process at a time may write to a home: the writer holds an
+    exclusive lock on ``home/.writer.lock`` (a second writer is refused with a message); ``read_only``
+    stores take no lock, never clean up and refuse every write."""
+
+    def __init__(self, home: str | Path, *, read_only: bool = False) -> None:
         self.home = Path(home).expanduser().resolve()
         self.heads_dir = self.home / "heads"
-        self.heads_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "registry.sqlite"
+        self.read_only = read_only
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self._conn as conn:
-            conn.executescript(_SCHEMA)
-        self.remove_orphans()
+        self._lock_file = None
+        if read_only:
+            if not self.db_path.is_file():
+                raise AnytaskError(f"{self.home} has no registry.sqlite to serve read-only; start a writer first")
+        else:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _acquire_writer_lock(self.home)
+            if not self.db_path.exists() and self.heads_dir.is_dir() and any(self.heads_dir.iterdir()):
+                self.close()
+                raise AnytaskError(f"{self.home} holds head folders but no registry.sqlite: refusing to start (a new "
+                                   "registry would delete them all as orphans). Restore registry.sqlite, or move "
+                                   f"{self.heads_dir} away to start with no tasks")
+            self.heads_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise AnytaskError(f"{self.db_path} has registry schema {version}, newer than this anytask's "
+                                   f"{SCHEMA_VERSION}: upgrade anytask")
+            if not read_only:
+                with self._conn as conn:
+                    conn.executescript(_SCHEMA)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("SELECT COUNT(*) FROM tasks").fetchone()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise AnytaskError(f"{self.db_path} is not a readable task registry ({e}); restore it from a backup, or "
+                               "move it and the heads/ folder away to start with no tasks") from None
+        if not read_only:
+            self.remove_orphans()  # safe: this process holds the writer lock, so no create is in flight
+
+    def close(self) -> None:
+        """Close this thread's connection and release the writer lock (also done when the process ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor releases the flock
+            self._lock_file = None
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise AnytaskError("this server is read-only: it serves the tasks it has and changes none")
 
     @property
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self.read_only:
+                conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=60000")
+                self._local.conn = conn
+                return conn
             conn = sqlite3.connect(self.db_path, timeout=60, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an acknowledged task survives power loss too
@@ -162,6 +214,7 @@ class TaskStore:
     def create(self, name: str, head_name: str, head_params: dict, backbone: str, head, texts, labels,
                *, max_tasks: int | None = None) -> TaskInfo:
         check_name(name)
+        self._check_writable()
         with self._write_lock:  # checks and writes under one lock: racing creates cannot pass a limit
             if self._conn.execute("SELECT 1 FROM tasks WHERE name = ?", (name,)).fetchone():
                 raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
@@ -181,6 +234,7 @@ class TaskStore:
 
     def replace_head(self, info: TaskInfo, head, new_texts, new_labels) -> TaskInfo:
         """Commit added examples and the head refitted on all examples (version + 1)."""
+        self._check_writable()
         with self._write_lock:
             current = self.get(info.name)
             if current.version != info.version:
@@ -199,12 +253,34 @@ class TaskStore:
         return self.get(info.name)
 
     def delete(self, name: str) -> None:
+        self._check_writable()
         with self._write_lock:
             info = self.get(name)
             with self._conn as conn:
                 conn.execute("DELETE FROM examples WHERE task = ?", (name,))
                 conn.execute("DELETE FROM tasks WHERE name = ?", (name,))
             shutil.rmtree(self.heads_dir / info.name, ignore_errors=True)
+
+
+def _acquire_writer_lock(home: Path):
+    """An exclusive, non-blocking flock on ``home/.writer.lock``, or an error naming the holder."""
+    import fcntl
+    import os
+
+    handle = open(home / ".writer.lock", "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise AnytaskError(f"{home} is being written by {holder}; one writer per home: stop it, or serve this home "
+                           "with --read-only") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def _int(text: str) -> int:
