@@ -368,3 +368,20 @@ def test_a_missing_or_corrupted_registry_never_deletes_heads(client, home):
     with pytest.raises(AnytaskError, match="not a readable task registry"):
         TaskStore(home)
     assert any((home / "heads" / "keep").iterdir())
+
+
+def test_large_answers_need_top_k_and_metrics_stay_bounded(home):
+    many = [{"text": f"example {i} of class {i}", "label": f"c{i}"} for i in range(40)]
+    with TestClient(build_app(home, backbone="tiny", token=TOKEN, limits=Limits(max_probabilities=100))) as c:
+        assert c.post("/v1/tasks", json={"name": "wide", "examples": many, "head": "centroid"},
+                      headers=AUTH).status_code == 201
+        big = c.post("/v1/tasks/wide/predict", json={"texts": ["a", "b", "c"]})
+        assert big.status_code == 400 and "top_k" in big.json()["detail"]
+        small = c.post("/v1/tasks/wide/predict", json={"texts": ["a", "b", "c"], "top_k": 2}).json()["predictions"]
+        assert all(len(p["probabilities"]) == 2 and p["label"] in p["probabilities"] for p in small)
+        before = c.get("/metrics").text.count("\n")
+        for verb in ("BREW", "WHEN", "ZAP"):
+            c.request(verb, "/healthz")
+        c.request("FROB", "/healthz")
+        after = c.get("/metrics").text.count("\n")
+        assert after - before <= 4  # made-up methods share one "OTHER" series

@@ -58,11 +58,13 @@ class AddExamples(Strict):
 
 class PredictTexts(Strict):
     texts: list[Text] = Field(min_length=1)
+    top_k: int | None = Field(default=None, ge=1, description="keep only the k most probable classes per text")
 
 
 class PredictMany(Strict):
     tasks: list[str] = Field(min_length=1)
     texts: list[Text] = Field(min_length=1)
+    top_k: int | None = Field(default=None, ge=1, description="keep only the k most probable classes per text")
 
 
 class Prediction(BaseModel):
@@ -125,7 +127,8 @@ class BodyLimit:
             await self._limited(scope, receive, send_counted)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            key = f'{scope["method"]} {route} {status[0]}'
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"  # bounded label sets: a
+            key = f"{method} {route} {status[0]}"  # client inventing methods cannot grow /metrics
             self.metrics[f"requests|{key}"] += 1
             self.metrics[f"seconds|{key}"] += time.perf_counter() - start
 
@@ -255,12 +258,12 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
 
     @app.post("/v1/tasks/{name}/predict", response_model=Predictions, responses=ERRORS)
     async def predict(name: str, body: PredictTexts) -> Predictions:
-        out = await service.predict([name], body.texts)
+        out = await service.predict([name], body.texts, body.top_k)
         return Predictions(predictions=out[name])
 
     @app.post("/v1/predict", response_model=ManyPredictions, responses=ERRORS)
     async def predict_many(body: PredictMany) -> ManyPredictions:
-        out = await service.predict(body.tasks, body.texts)
+        out = await service.predict(body.tasks, body.texts, body.top_k)
         return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
 
     app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
@@ -298,6 +301,9 @@ class LoopbackOnly:
                                         status_code=403)
                 return await response(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class RequestLog:

@@ -33,6 +33,7 @@ class Limits:
     max_text_chars: int = 10_000
     max_tasks: int = 1_000
     max_tasks_per_predict: int = 64
+    max_probabilities: int = 100_000  # per predict response, summed over texts x classes; top_k goes past it
 
 
 class TaskService:
@@ -140,22 +141,35 @@ class TaskService:
                 self._heads.popitem(last=False)
         return model
 
-    async def predict(self, tasks: list[str], texts: list[str]) -> dict[str, list[dict]]:
-        """Predictions of every task for the same texts, from one shared encoder pass."""
+    async def predict(self, tasks: list[str], texts: list[str], top_k: int | None = None) -> dict[str, list[dict]]:
+        """Predictions of every task for the same texts, from one shared encoder pass; ``top_k`` keeps only the
+        k most probable classes of each prediction (required when the full answer would exceed the limit)."""
         self.check_texts(texts, limit=self.limits.max_texts)
         if not tasks:
             raise AnytaskError("tasks is empty; name at least one task")
         if len(tasks) > self.limits.max_tasks_per_predict:
             raise AnytaskError(f"{len(tasks)} tasks in one request; the limit is {self.limits.max_tasks_per_predict}")
-        # one indexed SQLite read (microseconds, never blocked by a writer in WAL mode); heads are
-        # loaded from disk only on a cache miss, so the common path stays on the event loop
+        if top_k is not None and top_k < 1:
+            raise AnytaskError(f"top_k must be at least 1, got {top_k}")
+        # one indexed SQLite read (microseconds, never blocked by a writer in WAL mode)
         infos = self.store.get_many(list(dict.fromkeys(tasks)))
-        heads = [self._head(info) for info in infos]
+        n_probabilities = len(texts) * sum(min(len(i.classes), top_k or len(i.classes)) for i in infos)
+        if n_probabilities > self.limits.max_probabilities:
+            raise AnytaskError(f"this answer would hold {n_probabilities:,} probabilities; the limit is "
+                               f"{self.limits.max_probabilities:,}: ask for top_k (e.g. 5), or send fewer texts or tasks")
+        heads = await asyncio.to_thread(lambda: [self._head(info) for info in infos])  # disk reads off the loop
         X = await self.batcher.embed(texts)
+        return await asyncio.to_thread(self._answer, infos, heads, X, top_k)  # large heads take a while
+
+    @staticmethod
+    def _answer(infos, heads, X, top_k: int | None) -> dict[str, list[dict]]:
         out = {}
         for info, head in zip(infos, heads):
             proba = head.predict_proba(X)
             classes = [str(c) for c in head.classes_]
+            keep = np.argsort(-proba, axis=1)[:, :top_k] if top_k else None
             out[info.name] = [{"label": classes[int(p.argmax())],
-                               "probabilities": {c: float(v) for c, v in zip(classes, p)}} for p in proba]
+                               "probabilities": ({classes[j]: float(p[j]) for j in keep[r]} if top_k
+                                                 else {c: float(v) for c, v in zip(classes, p)})}
+                              for r, p in enumerate(proba)]
         return out
