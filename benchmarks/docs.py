@@ -202,6 +202,14 @@ def cli_wall_time(r: dict) -> str:
             + f"\n\n{r['what']}; mean ± std over {runs[labels[0]]['repeats']} fresh processes. Commands: {commands}.")
 
 
+def serve_faults(r: dict) -> str:
+    rows = [[k.replace("_", " "), r[k]] for k in ("kills", "creates_acknowledged", "adds_acknowledged",
+                                                  "deletes_acknowledged", "second_writer_refused", "readers_started",
+                                                  "tasks_present_at_end", "checked_bit_identical", "lost",
+                                                  "predictions_changed", "orphan_head_folders", "seconds")]
+    return table(["", "count"], rows)
+
+
 def serve_load(r: dict) -> str:
     rows = [[lv["clients"], ms(lv["requests_per_second"]["mean"], lv["requests_per_second"]["std"], 1),
              f"{lv['p50_ms']['mean']:.0f} ± {lv['p50_ms']['std']:.0f}", f"{lv['p99_ms']['mean']:.0f} ± {lv['p99_ms']['std']:.0f}",
@@ -271,6 +279,7 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     ]),
     "serve": ("The HTTP service under load", [
         Section("Many tasks behind one endpoint", ("serve/load.json",), serve_load),
+        Section("Fault injection: kill -9 during mixed writes", ("serve/faults.json",), serve_faults),
     ]),
 }
 
