@@ -80,3 +80,49 @@ def test_two_processes_writing_at_once_leave_a_consistent_cache(tiny, tmp_path):
 
 def test_empty_input_gives_an_empty_matrix(tiny, tmp_path):
     assert Embedder(tiny, cache_dir=tmp_path).embed([]).shape == (0, 32)
+
+
+def test_the_cache_keeps_to_its_size_cap_by_evicting_the_least_recently_used(tmp_path):
+    import time as _time
+
+    import numpy as np
+
+    from anytask.backbones.cache import EmbeddingCache
+
+    cache = EmbeddingCache("test|w=1", 256, tmp_path, max_bytes=10**9)
+    rng = np.random.default_rng(0)
+    old = [(cache.key(f"old {i}"), rng.normal(size=256)) for i in range(300)]
+    cache.put_many(old)
+    cache._conn.execute("UPDATE emb SET used = ?", (_time.time() - 10 * 3600,))  # used ten hours ago
+    cache.put_many([(cache.key(f"new {i}"), rng.normal(size=256)) for i in range(300)])
+    cache._conn.execute("UPDATE emb SET used = ? WHERE used > ?", (_time.time() - 5 * 3600, _time.time() - 3600))
+    cache.get_many([k for k, _ in old[:50]])  # 50 of the oldest are read again now: most recently used
+    cap = cache.live_bytes() // 2
+    dropped = cache.prune(cap)
+    assert dropped > 0 and cache.live_bytes() <= cap
+    left = cache.get_many([k for k, _ in old])
+    assert all(k in left for k, _ in old[:50])  # the recently read ones survived
+    assert len(left) < 300 and len(cache) == 600 - dropped
+
+
+def test_cache_command_stats_prune_and_clear(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from anytask.apps.cli import main
+    from anytask.backbones.cache import EmbeddingCache
+
+    cache = EmbeddingCache("test|w=2", 64, tmp_path, max_bytes=10**9)
+    cache.put_many([(cache.key(f"t{i}"), np.ones(64)) for i in range(2000)])
+    cache.close()
+    assert main(["cache", "stats", "--cache-dir", str(tmp_path)]) == 0
+    rows = json.loads(capsys.readouterr().out.splitlines()[0])["rows"]
+    assert rows == 2000
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--max-mb", "0.05"]) == 0
+    assert "evicted" in capsys.readouterr().out
+    assert main(["cache", "stats", "--cache-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["rows"] < 2000
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 2  # needs --yes
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path), "--yes"]) == 0
+    assert not list(tmp_path.glob("*.sqlite"))

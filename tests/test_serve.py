@@ -385,3 +385,15 @@ def test_large_answers_need_top_k_and_metrics_stay_bounded(home):
         c.request("FROB", "/healthz")
         after = c.get("/metrics").text.count("\n")
         assert after - before <= 4  # made-up methods share one "OTHER" series
+
+
+def test_scratch_files_stay_inside_the_home_and_leftovers_are_removed_at_start(home):
+    from anytask.apps.serve.store import TaskStore
+
+    store = TaskStore(home)
+    leftover = home / "heads" / "t" / ".v1.scratch-abc"  # what a kill -9 during a save leaves
+    leftover.mkdir(parents=True)
+    (leftover / "model.safetensors").write_bytes(b"partial")
+    store.close()
+    TaskStore(home).close()
+    assert not leftover.exists()

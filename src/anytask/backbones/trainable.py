@@ -117,9 +117,10 @@ def save_model_folder(state: dict, like: str | Path, out: str | Path, extra: dic
 
     from anytask.core.io import write_folder_atomic
 
-    like = Path(like)
+    like, out = Path(like), Path(out)
     extra = dict(extra or {})
-    with tempfile.TemporaryDirectory() as scratch:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.scratch-", dir=out.parent) as scratch:
         weights_file = Path(scratch) / WEIGHTS
         save_file({k: v.contiguous() for k, v in state.items()}, str(weights_file),
                   metadata={"format": "pt", **(metadata or {})})

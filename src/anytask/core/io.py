@@ -108,7 +108,11 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
         raise AnytaskError(f"{type(obj).__name__} cannot be saved: it has no _get_state()")
     extra, tensors = obj._get_state()
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with tempfile.TemporaryDirectory() as scratch:
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # scratch beside the destination, not in $TMPDIR: a kill -9 leaves it where its owner cleans up (the
+    # service's start-up removes hidden leftovers under its home)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.scratch-", dir=dest.parent) as scratch:
         weights = Path(scratch) / WEIGHTS
         from safetensors.torch import save_file  # torch is imported on first save, not with anytask.core
 

@@ -17,7 +17,7 @@ from anytask import __version__
 from anytask.core.errors import AnytaskError
 
 SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "bench", "merge", "finetune", "stream", "serve",
-               "demo")
+               "cache", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
