@@ -36,6 +36,8 @@ def build_app(home: str | Path, *, backbone: str = "minilm", token: str | None =
         raise AnytaskError("refusing to start without a token: set ANYTASK_TOKEN (or --token), "
                            "or pass --read-only, or --dev for local development on loopback")
     store = TaskStore(home, read_only=read_only)
+    # the service's embeddings live in its home unless a cache folder is named (--cache-dir, $ANYTASK_CACHE_DIR)
+    cache_dir = cache_dir or os.environ.get("ANYTASK_CACHE_DIR") or str(Path(home).expanduser() / "cache")
     # small length-sorted sub-batches: on a CPU they waste less on padding than one padded batch
     embedder = Embedder(get_backbone(backbone), cache_dir=cache_dir, batch_size=8)
     service = TaskService(store, embedder, backbone=backbone, limits=limits or Limits(), max_wait_ms=max_wait_ms,
