@@ -19,6 +19,6 @@ def run(args) -> None:
         return
     width = max(len(e.name) for reg in registries for e in reg.entries()) + 2
     for reg in registries:
-        print(f"{reg.family} / {reg.kind}s:")
+        print(f"{reg.kind}s ({reg.family}):")
         for e in reg.entries():
             print(f"  {e.name:<{width}}{e.summary}\n  {'':<{width}}[{e.reference}]")
