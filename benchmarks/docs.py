@@ -211,10 +211,15 @@ def serve_faults(r: dict) -> str:
 
 
 def serve_load(r: dict) -> str:
-    rows = [[lv["clients"], ms(lv["requests_per_second"]["mean"], lv["requests_per_second"]["std"], 1),
-             f"{lv['p50_ms']['mean']:.0f} ± {lv['p50_ms']['std']:.0f}", f"{lv['p99_ms']['mean']:.0f} ± {lv['p99_ms']['std']:.0f}",
+    def mstd(lv, key):
+        return f"{lv[key]['mean']:.0f} ± {lv[key]['std']:.0f}" if key in lv else "—"
+
+    rows = [[lv.get("traffic", "predict"), lv["clients"],
+             ms(lv["requests_per_second"]["mean"], lv["requests_per_second"]["std"], 1), mstd(lv, "p50_ms"),
+             mstd(lv, "p99_ms"), mstd(lv, "write_p99_ms"), f"{lv['max_ms']:.0f}" if "max_ms" in lv else "—",
              lv["errors"], f"{lv['fraction_of_offline_throughput']:.2f}"] for lv in r["levels"]]
-    return table(["clients", "requests/s", "p50 ms", "p99 ms", "errors",
+    return table(["traffic", "clients", "requests/s", "predict p50 ms", "predict p99 ms", "write p99 ms",
+                  "slowest request ms", "errors",
                   f"share of offline batch embedding ({r['offline_batch_embedding_texts_per_second']} texts/s)"], rows)
 
 
