@@ -79,7 +79,8 @@ def test_default_head_works_and_multi_task_predict_shares_one_encoder_pass(clien
     after = client.get("/metrics").text
 
     def encoded(text):
-        return int(next(ln for ln in text.splitlines() if ln.startswith("anytask_encoder_texts_total")).split()[1])
+        return int(float(next(ln for ln in text.splitlines()
+                              if ln.startswith("anytask_encoder_texts_total")).split()[1]))
 
     assert encoded(after) - encoded(before) == 2  # two texts, one pass, for both tasks
 
@@ -379,12 +380,15 @@ def test_large_answers_need_top_k_and_metrics_stay_bounded(home):
         assert big.status_code == 400 and "top_k" in big.json()["detail"]
         small = c.post("/v1/tasks/wide/predict", json={"texts": ["a", "b", "c"], "top_k": 2}).json()["predictions"]
         assert all(len(p["probabilities"]) == 2 and p["label"] in p["probabilities"] for p in small)
+        c.request("FROB", "/healthz")
+        c.get("/metrics")
         before = c.get("/metrics").text.count("\n")
         for verb in ("BREW", "WHEN", "ZAP"):
             c.request(verb, "/healthz")
-        c.request("FROB", "/healthz")
-        after = c.get("/metrics").text.count("\n")
-        assert after - before <= 4  # made-up methods share one "OTHER" series
+        text = c.get("/metrics").text
+        assert text.count("\n") == before  # made-up methods share the one "OTHER" series: no new lines
+        assert 'anytask_requests_total{method="OTHER",path="/healthz",status="405"} 4.0' in text
+        assert 'anytask_request_duration_seconds_bucket{le="0.1",method="POST",path="/v1/tasks/{name}/predict"}' in text
 
 
 def test_scratch_files_stay_inside_the_home_and_leftovers_are_removed_at_start(home):

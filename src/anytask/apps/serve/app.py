@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections import defaultdict
 from contextlib import asynccontextmanager
 from typing import Annotated, Callable, Union
 
@@ -108,7 +107,7 @@ class BodyLimit:
     """Pure ASGI middleware: refuse bodies over the limit (by header, and while streaming) and
     count requests and their time per route and status for ``/metrics``."""
 
-    def __init__(self, app, max_bytes: int, metrics: dict) -> None:
+    def __init__(self, app, max_bytes: int, metrics: "Metrics") -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.metrics = metrics
@@ -128,9 +127,7 @@ class BodyLimit:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"  # bounded label sets: a
-            key = f"{method} {route} {status[0]}"  # client inventing methods cannot grow /metrics
-            self.metrics[f"requests|{key}"] += 1
-            self.metrics[f"seconds|{key}"] += time.perf_counter() - start
+            self.metrics.observe(method, route, status[0], time.perf_counter() - start)
 
     async def _limited(self, scope, receive, send):
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -169,7 +166,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
     """The FastAPI app over ``service``; ``log`` (if given) receives one line per request.
     ``loopback_only`` (dev mode, no token) refuses requests whose Host or Origin is not a loopback name,
     so a web page the operator visits cannot write through DNS rebinding."""
-    metrics: dict[str, float] = defaultdict(float)
+    metrics = Metrics(service)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -221,17 +218,10 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         return {"status": "ok", "backbone": service.backbone, "tasks": service.store.count()}
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics_endpoint() -> str:
-        lines = ["# anytask service metrics (Prometheus text format)"]
-        for k, v in sorted(metrics.items()):
-            kind, key = k.split("|", 1)
-            method, path, status = key.split(" ")
-            name = "anytask_requests_total" if kind == "requests" else "anytask_request_seconds_total"
-            lines.append(f'{name}{{method="{method}",path="{path}",status="{status}"}} {v:.6g}')
-        lines += [f"anytask_encoder_batches_total {service.batcher.batches}",
-                  f"anytask_encoder_texts_total {service.batcher.texts}",
-                  f"anytask_tasks {service.store.count()}"]
-        return "\n".join(lines) + "\n"
+    def metrics_endpoint() -> PlainTextResponse:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/tasks", status_code=201, response_model=TaskOut, dependencies=writer, responses=ERRORS)
     async def create_task(body: CreateTask) -> TaskOut:
@@ -304,6 +294,38 @@ class LoopbackOnly:
 
 
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class Metrics:
+    """The service's Prometheus metrics (prometheus_client, one registry per app): requests and their latency
+    histogram by method, route template and status (bounded label sets), encoder batches and texts, tasks."""
+
+    def __init__(self, service: TaskService) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("anytask_requests", "HTTP requests", ["method", "path", "status"],
+                                registry=self.registry)
+        self.seconds = Counter("anytask_request_seconds", "total seconds spent answering",
+                               ["method", "path", "status"], registry=self.registry)
+        self.latency = Histogram("anytask_request_duration_seconds", "request latency", ["method", "path"],
+                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+                                 registry=self.registry)
+
+        class _Service:
+            def collect(self):
+                yield CounterMetricFamily("anytask_encoder_batches", "shared encoder passes", service.batcher.batches)
+                yield CounterMetricFamily("anytask_encoder_texts", "texts embedded by the encoder",
+                                          service.batcher.texts)
+                yield GaugeMetricFamily("anytask_tasks", "tasks in the registry", service.store.count())
+
+        self.registry.register(_Service())
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, path, str(status)).inc()
+        self.seconds.labels(method, path, str(status)).inc(seconds)
+        self.latency.labels(method, path).observe(seconds)
 
 
 class RequestLog:
