@@ -63,9 +63,12 @@ MOVED: dict[str, str] = {
 }
 
 
+_LONGEST_FIRST = sorted(MOVED, key=len, reverse=True)
+
+
 def new_name(name: str) -> str | None:
     """The current module path for an old one (or a submodule of one), else None."""
-    for old in sorted(MOVED, key=len, reverse=True):
+    for old in _LONGEST_FIRST:
         if name == old or name.startswith(old + "."):
             return MOVED[old] + name[len(old):]
     return None
