@@ -21,7 +21,7 @@ from anytask.apps.serve.batching import DynamicBatcher
 from anytask.apps.serve.store import TaskInfo, TaskStore
 
 # The best head on the few-shot benchmark averaged over 4-64 examples per class
-# (benchmarks/spine/few_shot.md); zero_shot is better at 4 or fewer per class: ask for it by name.
+# (docs/results/heads.md); zero_shot is better at 4 or fewer per class: ask for it by name.
 DEFAULT_HEAD = "linear_probe"
 
 
