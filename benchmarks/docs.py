@@ -63,6 +63,12 @@ def bench_tables(r: dict) -> str:
     return text + "\n\nPer task:\n\n" + markdown(r).strip()
 
 
+def best_head(*parts: dict) -> str:
+    from spine.best_head_summary import render
+
+    return render(*parts).strip()
+
+
 def calibration(r: dict) -> str:
     from spine.calibration import render
 
@@ -239,6 +245,8 @@ class Section:
 
 PAGES: dict[str, tuple[str, list[Section]]] = {
     "heads": ("Few-shot heads on frozen features", [
+        Section("The best few-shot classifier: every head, the contrastive head and SetFit, with wall times",
+                ("spine/best_head_slow.json", "spine/best_head_fast.json"), best_head, "spine/best_head.png"),
         Section("Few-shot heads on frozen MiniLM (11 text tasks, 5 seeds)", ("spine/few_shot.json",), bench_tables,
                 "spine/few_shot.png"),
         Section("Calibration of the default head (linear_probe)", ("spine/calibration.json",), calibration),

@@ -118,8 +118,8 @@ def _topics(tmp_path, extra=()):
     ("max_iter=0", "'max_iter' parameter of LinearProbe must be"),
 ])
 def test_bad_head_parameter_values_are_one_line_errors(param, message, tmp_path, capsys):
-    assert main(["fit", "--backbone", "tiny", "--data", str(_topics(tmp_path)), "--param", param,
-                 "--out", str(tmp_path / "m")]) == 2
+    assert main(["fit", "--backbone", "tiny", "--data", str(_topics(tmp_path)), "--head", "linear_probe",
+                 "--param", param, "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and not (tmp_path / "m").exists()
 

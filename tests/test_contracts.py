@@ -76,7 +76,7 @@ def _head(entry, request):
     if entry.caps.input == "texts":
         pytest.skip("raw-text heads run a BERT-style encoder: contract in test_prompt_tuning.py")
     tiny = request.getfixturevalue("tiny")
-    params = {"zero_shot": {"backbone": "tiny"},
+    params = {"zero_shot": {"backbone": "tiny"}, "auto": {"backbone": "tiny"}, "icl": {"backbone": "tiny"},
               "concept_bottleneck": {"concepts": str(request.getfixturevalue("tiny_concepts")), "l1": 1e-4}}
     rng = np.random.default_rng(0)
     texts = [f"{w} {' '.join(rng.choice(list('xyzw'), 3))} {i}" for i in range(10)

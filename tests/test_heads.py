@@ -18,7 +18,7 @@ FEATURE_HEADS = [n for n in HEADS.names() if HEADS.caps(n).input == "features"]
 def make(tiny_concepts):
     def build(name):
         # heads that embed label names or use a concept model get ones that match the tiny backbone
-        if name == "zero_shot":
+        if name in ("zero_shot", "auto", "icl"):
             return create_head(name, backbone="tiny")
         if name == "concept_bottleneck":
             return create_head(name, concepts=str(tiny_concepts), l1=1e-4)
@@ -157,7 +157,7 @@ def test_zero_shot_dimension_mismatch_is_clear(tiny_blobs):
 
 
 def test_unknown_head_parameter_lists_valid_ones():
-    with pytest.raises(AnytaskError, match="Valid parameters: C, calibration, max_iter, tol"):
+    with pytest.raises(AnytaskError, match="Valid parameters: C, backbone, cache_dir, calibration, descriptions, label_prior, max_iter, tol"):
         create_head("linear_probe", c=1.0)
 
 

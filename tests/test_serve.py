@@ -69,7 +69,7 @@ def test_task_lifecycle(client):
 
 def test_default_head_works_and_multi_task_predict_shares_one_encoder_pass(client):
     assert create(client, "a").status_code == 201
-    assert client.get("/v1/tasks/a").json()["head"] == "linear_probe"
+    assert client.get("/v1/tasks/a").json()["head"] == "auto"
     assert create(client, "b", head="zero_shot").status_code == 201
     before = client.get("/metrics").text
     r = client.post("/v1/predict", json={"tasks": ["a", "b"], "texts": ["a cake with cream", "the team won"]})
@@ -401,3 +401,21 @@ def test_scratch_files_stay_inside_the_home_and_leftovers_are_removed_at_start(h
     store.close()
     TaskStore(home).close()
     assert not leftover.exists()
+
+
+def test_a_raw_text_head_is_served_beside_feature_heads(tmp_path, bert_folders):
+    """contrastive reads raw texts (its tuned layers run their own forward); the feature heads share one pass."""
+    app = build_app(tmp_path / "home", backbone=f"hf:{bert_folders[0]}", token=TOKEN)
+    with TestClient(app) as client:
+        r = create(client, "tuned", head="contrastive", params={"max_steps": 2, "batch_size": 4})
+        assert r.status_code == 201, r.text
+        assert create(client, "plain", head="centroid").status_code == 201
+        r = client.post("/v1/predict", json={"tasks": ["tuned", "plain"], "texts": ["the team won", "more salt"]})
+        assert r.status_code == 200, r.text
+        for result in r.json()["results"].values():
+            preds = result["predictions"]
+            assert len(preds) == 2 and all(abs(sum(p["probabilities"].values()) - 1) < 1e-6 for p in preds)
+        r = client.post("/v1/tasks/tuned/examples", json={"examples": [{"text": "rain all day", "label": "weather"},
+                                                                       {"text": "a sunny week", "label": "weather"}]},
+                        headers=AUTH)
+        assert r.status_code == 200 and r.json()["classes"] == ["food", "sports", "weather"]

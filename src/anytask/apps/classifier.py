@@ -1,6 +1,7 @@
 """TextClassifier: the raw-input estimator — frozen backbone + embedding cache + any head.
 
-``TextClassifier(head="linear_probe").fit(texts, labels).predict(new_texts)``. The
+``TextClassifier().fit(texts, labels).predict(new_texts)`` (the default head is ``auto``, which
+chooses among the fast heads by cross-validation on the labelled examples). The
 backbone is shared and never modified; only the head is fitted. Saved as a folder
 holding the head's tensors and the backbone's identity (name + weights hash), which
 is checked again before the loaded classifier embeds anything.
@@ -18,7 +19,7 @@ from anytask.core.validation import check_input_texts
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
-    def __init__(self, *, backbone: str = "minilm", head: str = "linear_probe", head_params: dict | None = None,
+    def __init__(self, *, backbone: str = "minilm", head: str = "auto", head_params: dict | None = None,
                  cache_dir: str | None = None, use_cache: bool = True) -> None:
         self.backbone = backbone
         self.head = head

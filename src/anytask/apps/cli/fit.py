@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
     sp = sub.add_parser("fit", help="fit a head on labelled texts and save the classifier folder")
     backbone_opts(sp)
     data_opts(sp)
-    sp.add_argument("--head", default="linear_probe", help="a head from `anytask list` (default: linear_probe)")
+    sp.add_argument("--head", default="auto", help="a head from `anytask list` (default: auto, which chooses among "
+                    "the fast heads by cross-validation on your examples)")
     sp.add_argument("--param", action="append", metavar="KEY=VALUE",
                     help="head parameter, e.g. C=10 (repeatable; values are read as JSON, else as text)")
     out_opts(sp, "folder to save the fitted classifier in")
@@ -30,5 +31,7 @@ def run(args) -> None:
     start = time.perf_counter()
     clf.fit(data.X, data.y)
     io.save(clf, args.out)
-    print(f"fitted {args.head} on {len(data)} examples, {len(clf.classes_)} classes "
+    report = getattr(clf.head_, "report_", None)
+    chose = f" (chose {report['chosen']}: {report['reason']})" if report else ""
+    print(f"fitted {args.head}{chose} on {len(data)} examples, {len(clf.classes_)} classes "
           f"in {time.perf_counter() - start:.1f}s; saved to {args.out}")

@@ -16,13 +16,10 @@ import numpy as np
 
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_input_texts
-from anytask.methods.heads import HEADS, create_head_for
+from anytask.methods.heads import DEFAULT_HEAD, HEADS, create_head_for
 from anytask.apps.serve.batching import DynamicBatcher
 from anytask.apps.serve.store import TaskInfo, TaskStore
 
-# The best head on the few-shot benchmark averaged over 4-64 examples per class
-# (docs/results/heads.md); zero_shot is better at 4 or fewer per class: ask for it by name.
-DEFAULT_HEAD = "linear_probe"
 
 
 @dataclass(frozen=True)
@@ -93,10 +90,15 @@ class TaskService:
             raise AnytaskError(f"the server holds its limit of {self.limits.max_tasks} tasks; delete one first")
         if await asyncio.to_thread(self._exists, name):
             raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
-        X = await self.batcher.embed(texts) if texts else None
+        X = await self._inputs(head, texts) if texts else None
         model = await asyncio.to_thread(self._fit, head, params, X, labels)
         return await asyncio.to_thread(functools.partial(self.store.create, max_tasks=self.limits.max_tasks),
                                        name, head, params, self.backbone, model, texts, labels)
+
+    async def _inputs(self, head: str, texts: list[str]):
+        """What a head reads: the shared encoder's embeddings, or the raw texts for heads that run their own
+        (tuned) copy of the backbone, such as contrastive and prompt_tuning."""
+        return list(texts) if HEADS.caps(head).input == "texts" else await self.batcher.embed(texts)
 
     def _exists(self, name: str) -> bool:
         try:
@@ -119,7 +121,7 @@ class TaskService:
         self.check_texts(texts, limit=self.limits.max_examples, what="examples")
         info = await asyncio.to_thread(self.store.get, name)
         old_texts, old_labels = await asyncio.to_thread(self.store.examples, name)
-        X = await self.batcher.embed(old_texts + list(texts))  # old ones come from the cache
+        X = await self._inputs(info.head, old_texts + list(texts))  # old ones come from the cache
         model = await asyncio.to_thread(self._fit, info.head, info.head_params, X, old_labels + list(labels))
         return await asyncio.to_thread(self.store.replace_head, info, model, texts, labels)
 
@@ -158,13 +160,15 @@ class TaskService:
             raise AnytaskError(f"this answer would hold {n_probabilities:,} probabilities; the limit is "
                                f"{self.limits.max_probabilities:,}: ask for top_k (e.g. 5), or send fewer texts or tasks")
         heads = await asyncio.to_thread(lambda: [self._head(info) for info in infos])  # disk reads off the loop
-        X = await self.batcher.embed(texts)
-        return await asyncio.to_thread(self._answer, infos, heads, X, top_k)  # large heads take a while
+        on_texts = [HEADS.caps(info.head).input == "texts" for info in infos]
+        X = await self.batcher.embed(texts) if not all(on_texts) else None  # one pass shared by the feature heads
+        inputs = [list(texts) if t else X for t in on_texts]
+        return await asyncio.to_thread(self._answer, infos, heads, inputs, top_k)  # large heads take a while
 
     @staticmethod
-    def _answer(infos, heads, X, top_k: int | None) -> dict[str, list[dict]]:
+    def _answer(infos, heads, inputs, top_k: int | None) -> dict[str, list[dict]]:
         out = {}
-        for info, head in zip(infos, heads):
+        for info, head, X in zip(infos, heads, inputs):
             proba = head.predict_proba(X)
             classes = [str(c) for c in head.classes_]
             keep = np.argsort(-proba, axis=1)[:, :top_k] if top_k else None

@@ -14,6 +14,12 @@ from anytask.methods.heads import linear_probe  # noqa: E402,F401
 from anytask.methods.heads import centroid  # noqa: E402,F401
 from anytask.methods.heads import knn  # noqa: E402,F401
 from anytask.methods.heads import zero_shot  # noqa: E402,F401
+from anytask.methods.heads import auto  # noqa: E402,F401
+
+
+# The head a user gets without asking: TextClassifier, `anytask fit` and the service. It chooses among the
+# fast heads per task by cross-validation on the labelled examples (docs/results/heads.md).
+DEFAULT_HEAD = "auto"
 
 
 def create_head(name: str, **params) -> BaseHead:
@@ -32,15 +38,16 @@ def needs_backbone(name: str) -> bool:
 
 
 def create_head_for(name: str, backbone: str | None, cache_dir: str | None = None, **params) -> BaseHead:
-    """A head for features of ``backbone``: heads that need the backbone are told which one (and the
-    embedding cache folder)."""
-    if needs_backbone(name):
+    """A head for features of ``backbone``: heads that embed text (label names) or read backbone-specific
+    weights are told which backbone (and the embedding cache folder), whenever they take one."""
+    accepted = HEADS.get(name)().get_params(deep=False)
+    if backbone is not None and "backbone" in accepted:
         if params.setdefault("backbone", backbone) != backbone:
             raise AnytaskError(f"head parameter backbone={params['backbone']!r} contradicts the features' "
                                f"backbone {backbone!r}; leave it out")
-        if HEADS.caps(name).embeds_text:
+        if "cache_dir" in accepted:
             params.setdefault("cache_dir", cache_dir)
     return create_head(name, **params)
 
 
-__all__ = ["HEADS", "BaseHead", "check_features", "create_head", "create_head_for", "needs_backbone"]
+__all__ = ["DEFAULT_HEAD", "HEADS", "BaseHead", "check_features", "create_head", "create_head_for", "needs_backbone"]

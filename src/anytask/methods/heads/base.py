@@ -112,6 +112,9 @@ class BaseHead(ClassifierMixin, BaseEstimator):
     def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
         """Restore the fitted tensors saved by ``_tensors``."""
 
+    def _load_extra(self, extra: dict, tensors: dict[str, Tensor]) -> None:
+        """Restore fitted state saved in the config's ``extra`` (heads made of other heads); default: none."""
+
     # -- persistence (anytask.core.io) -------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
         check_is_fitted(self, "classes_")
@@ -127,6 +130,7 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         head.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
         head.n_features_in_ = int(extra["n_features_in"])
         try:
+            head._load_extra(extra, tensors)
             head._load_tensors(tensors)
         except KeyError as e:
             raise AnytaskError(f"corrupted saved {cls.__name__}: tensor {e} is missing") from e

@@ -11,6 +11,13 @@ With C = 1 on unit-norm embeddings the logits are small and every probability si
 (0.52 for a clear-cut positive review), so by default the probabilities are temperature-scaled
 (Guo et al. 2017, https://arxiv.org/abs/1706.04599) with T chosen by cross-validation on the
 support set; predictions are unchanged. ``calibration=None`` gives scikit-learn's probabilities.
+
+``label_prior=w`` adds the label-name prior: each class's name, embedded by ``backbone`` (as the
+``zero_shot`` head does; ``descriptions`` map terse labels to words), joins the training set as one
+more example of its class with sample weight ``w`` (it counts as ``w`` examples; every fit and
+every cross-validation fold keeps it). With few examples per class the names carry much of the
+signal; as examples accumulate they outweigh it. Off by default (``0``: the standard probe).
+Classes without names (numbers, no descriptions) are fitted without it, with a warning.
 """
 
 from __future__ import annotations
@@ -24,27 +31,37 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
+from anytask.core.errors import AnytaskError
 from anytask.methods.heads.base import HEADS, BaseHead
 
 
 @HEADS.register("linear_probe", reference="Alain & Bengio 2016, https://arxiv.org/abs/1610.01644",
                 summary="multinomial logistic regression (L2, C=1, scikit-learn's), probabilities temperature-scaled "
-                        "on the support set",
-                output="classes", saveable=True)
+                        "on the support set; label_prior=w adds the embedded label names as weighted examples",
+                output="classes", saveable=True, label_names=True)
 class LinearProbe(BaseHead):
     """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
+
+    _names = None  # label-name pseudo-examples, only during fit
 
     _parameter_constraints = {"C": [Interval(Real, 0, None, closed="neither")],
                               "max_iter": [Interval(Integral, 1, None, closed="left")],
                               "tol": [Interval(Real, 0, None, closed="neither")],
-                              "calibration": [StrOptions({"temperature"}), None]}
+                              "calibration": [StrOptions({"temperature"}), None],
+                              "label_prior": [Interval(Real, 0, None, closed="left")], "descriptions": [dict, None],
+                              "backbone": [str], "cache_dir": [str, None]}
 
     def __init__(self, *, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6,
-                 calibration: str | None = "temperature") -> None:
+                 calibration: str | None = "temperature", label_prior: float = 0.0, descriptions: dict | None = None,
+                 backbone: str = "minilm", cache_dir: str | None = None) -> None:
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
         self.calibration = calibration
+        self.label_prior = label_prior
+        self.descriptions = descriptions
+        self.backbone = backbone
+        self.cache_dir = cache_dir
 
     def _model(self, X: np.ndarray, y: np.ndarray, start=None):
         """scikit-learn's fit. ``start`` (a fitted model) warm-starts L-BFGS from its weights, with a looser
@@ -55,17 +72,32 @@ class LinearProbe(BaseHead):
         model = LogisticRegression(C=float(self.C), max_iter=max_iter, tol=tol, warm_start=start is not None)
         if start is not None:
             model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
+        weight = None
+        if self._names is not None:  # the label-name prior: one weighted pseudo-example per class
+            C = len(self._names)
+            X, y = np.vstack([X, self._names]), np.concatenate([y, np.arange(C)])
+            weight = np.concatenate([np.ones(len(y) - C), np.full(C, float(self.label_prior))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
-            return model.fit(X, y)
+            return model.fit(X, y, sample_weight=weight)
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
+        from anytask.methods.heads.zero_shot import name_examples
+
+        names = name_examples(self.classes_, self.label_prior, descriptions=self.descriptions, backbone=self.backbone,
+                              cache_dir=self.cache_dir, owner="linear_probe")
+        if names is not None and names.shape[1] != X.shape[1]:
+            raise AnytaskError(f"backbone {self.backbone!r} gives {names.shape[1]}-d label embeddings but X has "
+                               f"{X.shape[1]} features; pass the backbone that embedded X")
+        self._names = None if names is None else names.astype(np.float64)
+        self.label_prior_used_ = names is not None
         X64, y_np = X.double().numpy(), y.numpy()
         model = self._model(X64, y_np)
         self.n_iter_ = np.asarray(model.n_iter_)
         self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
         self.intercept_ = torch.from_numpy(model.intercept_).float()
         self.temperature_ = self._fit_temperature(X64, y_np, model) if self.calibration == "temperature" else 1.0
+        self._names = None
 
     def _fit_temperature(self, X: np.ndarray, y: np.ndarray, full) -> float:
         """Temperature scaling (Guo et al. 2017) fitted on the support set itself: the out-of-fold logits of a

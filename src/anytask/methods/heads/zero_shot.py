@@ -33,6 +33,40 @@ def label_text(label, descriptions: dict | None) -> str:
     return str(label).replace("_", " ")
 
 
+def has_names(classes, descriptions: dict | None = None) -> bool:
+    """Whether every class has a name worth embedding: a description, or a label that is a non-empty string
+    and not a number ("3" or 3 says nothing about the class)."""
+    described = {str(k) for k in (descriptions or {})}
+
+    def named(c) -> bool:
+        text = str(c).strip()
+        if str(c) in described:
+            return True
+        try:
+            float(text)
+            return False
+        except ValueError:
+            return bool(text)
+
+    return all(named(c) for c in classes)
+
+
+def name_examples(classes, weight: float, *, descriptions: dict | None, backbone: str, cache_dir: str | None,
+                  owner: str) -> np.ndarray | None:
+    """The label-name prior as pseudo-examples: each class's embedded name ``(C, D)`` (unit norm), to be
+    counted as ``weight`` examples of its class. None (with a warning) when the classes have no names."""
+    import warnings
+
+    if not weight:
+        return None
+    if not has_names(classes, descriptions):
+        warnings.warn(f"{owner}: label_prior={weight} asks for label names, but the classes "
+                      f"({', '.join(map(str, list(classes)[:4]))}...) are numbers with no descriptions; fitted "
+                      "without the names (pass descriptions={label: 'its meaning'} to use them)", stacklevel=3)
+        return None
+    return ZeroShot(descriptions=descriptions, backbone=backbone, cache_dir=cache_dir).label_embeddings(classes)
+
+
 @HEADS.register("zero_shot", reference="Uni-Perceiver, Zhu et al. 2021, https://arxiv.org/abs/2112.01522",
                 summary="similarity to embedded label names (no examples needed); blends in examples if given",
                 output="classes", saveable=True, needs_backbone=True, label_names=True, embeds_text=True)

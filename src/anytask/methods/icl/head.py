@@ -10,11 +10,16 @@ classes and to reordering examples, so TabPFN-style permutation ensembles would 
 nothing). It was pre-trained with 2 to 20 classes and up to 512 examples; larger contexts are
 split into class-stratified chunks of at most ``max_context`` examples whose outputs are
 averaged (documented, and reported as ``n_chunks_``).
+
+``label_prior=m`` gives the module the label-name prior: each class's name, embedded by ``backbone``
+(as the ``zero_shot`` head does; ``descriptions`` map terse labels to words), joins every context
+(every chunk) as ``m`` more examples of its class (``m`` rounded to a whole number of copies).
+Classes without names (numbers, no descriptions) are read without it, with a warning.
 """
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ from anytask.core.errors import AnytaskError
 from anytask.methods.heads.base import HEADS, BaseHead
 
 SHIPPED = Path(__file__).resolve().parent / "weights"
+LABEL_PRIOR = 0  # off by default: features of any backbone work; auto and the bench use 8 (see auto.NAMES_WEIGHT)
 
 
 def module_path(name_or_path: str) -> Path:
@@ -47,18 +53,26 @@ def load_module(name_or_path: str = "classification"):
 
 @HEADS.register("icl", reference="TART, Bhatia et al. 2023, https://arxiv.org/abs/2306.07536; "
                 "BraInCoRL, Yu et al. 2025, https://arxiv.org/abs/2505.15813",
-                summary="in-context: a module pre-trained on synthetic tasks reads the examples, no training",
-                output="classes", saveable=True)
+                summary="in-context: a module pre-trained on synthetic tasks reads the examples (and, with "
+                        "label_prior, the embedded label names), no training",
+                output="classes", saveable=True, label_names=True)
 class ICLHead(BaseHead):
     """Few-shot classification by one forward pass of a pre-trained reasoning module."""
 
     _parameter_constraints = {"module": [str], "max_context": [Interval(Integral, 2, None, closed="left")],
-                              "seed": [Integral]}
+                              "seed": [Integral], "label_prior": [Interval(Real, 0, None, closed="left")],
+                              "descriptions": [dict, None], "backbone": [str], "cache_dir": [str, None]}
 
-    def __init__(self, *, module: str = "classification", max_context: int = 2048, seed: int = 0) -> None:
+    def __init__(self, *, module: str = "classification", max_context: int = 2048, seed: int = 0,
+                 label_prior: float = LABEL_PRIOR, descriptions: dict | None = None, backbone: str = "minilm",
+                 cache_dir: str | None = None) -> None:
         self.module = module
         self.max_context = max_context
         self.seed = seed
+        self.label_prior = label_prior
+        self.descriptions = descriptions
+        self.backbone = backbone
+        self.cache_dir = cache_dir
 
     def _chunks(self, y: Tensor) -> list[Tensor]:
         """Class-stratified chunks of at most ``max_context`` examples, every class in every chunk."""
@@ -84,8 +98,22 @@ class ICLHead(BaseHead):
         if model.config.task != "classification":
             raise AnytaskError(f"module {self.module!r} is a {model.config.task} module; the icl head needs a "
                                "classification module (use anytask.methods.icl.regressor.ICLRegressor for regression)")
+        from anytask.methods.heads.zero_shot import name_examples
+
         C = len(self.classes_)
         chunks = self._chunks(y)
+        copies = int(round(self.label_prior))
+        names = name_examples(self.classes_, copies, descriptions=self.descriptions, backbone=self.backbone,
+                              cache_dir=self.cache_dir, owner="icl") if copies else None
+        self.label_prior_used_ = names is not None
+        if names is not None:  # m copies of every class's name join every chunk
+            if names.shape[1] != X.shape[1]:
+                raise AnytaskError(f"backbone {self.backbone!r} gives {names.shape[1]}-d label embeddings but X has "
+                                   f"{X.shape[1]} features; pass the backbone that embedded X")
+            extra = torch.arange(len(X), len(X) + copies * C)
+            X = torch.cat([X, torch.from_numpy(names).to(X.dtype).repeat(copies, 1)])
+            y = torch.cat([y, torch.arange(C).repeat(copies)])
+            chunks = [torch.cat([idx, extra]) for idx in chunks]
         ctxs = []
         with torch.no_grad():
             for idx in chunks:

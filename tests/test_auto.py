@@ -1,0 +1,93 @@
+"""The ``auto`` head (methods/heads/auto.py): cross-validated choice on the support set, its fallbacks,
+its calibration and its record, on the tiny backbone."""
+
+import json
+
+import numpy as np
+import pytest
+
+from anytask.core import io
+from anytask.core.errors import AnytaskError
+from anytask.methods.heads import create_head
+from anytask.methods.heads.auto import CANDIDATES, AutoHead
+
+
+@pytest.fixture()
+def task(tiny):
+    words = ("fruit apple", "animal zebra", "mango tropical")
+    texts = [f"{w} thing {i}" for i in range(6) for w in words]
+    return tiny.embed(texts).numpy(), np.tile(["fruit", "animal", "mango"], 6)
+
+
+def test_chooses_the_best_cross_validated_candidate_and_records_why(task):
+    X, y = task
+    head = create_head("auto", backbone="tiny").fit(X, y)
+    cv = head.report_["cv"]
+    assert set(cv) == set(CANDIDATES)
+    best = max(cv.values(), key=lambda s: (s["accuracy"], -s["log_loss"]))
+    assert cv[head.chosen_] == best and head.report_["chosen"] == head.chosen_
+    assert "cross-validated" in head.report_["reason"] and head.report_["folds"] == 5
+    proba = head.predict_proba(X)
+    assert proba.shape == (18, 3) and np.allclose(proba.sum(1), 1) and proba.max() < 1 - 1e-6
+
+
+def test_the_saved_folder_says_what_was_chosen_and_predicts_the_same(task, tmp_path):
+    X, y = task
+    head = AutoHead(backbone="tiny").fit(X, y)
+    folder = io.save(head, tmp_path / "auto")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["extra"]["chosen"] == head.chosen_ and config["extra"]["report"]["cv"]
+    loaded = io.load(folder)
+    assert np.allclose(loaded.predict_proba(X), head.predict_proba(X), atol=1e-9)
+    assert loaded.report_ == head.report_
+
+
+def test_restricted_candidates_and_a_fixed_choice(task):
+    X, y = task
+    head = AutoHead(backbone="tiny", candidates=["linear_probe"]).fit(X, y)
+    assert head.chosen_ == "linear_probe" and list(head.report_["cv"]) == ["linear_probe"]
+    with pytest.raises(AnytaskError, match="unknown auto candidate"):
+        AutoHead(backbone="tiny", candidates=["setfit"]).fit(X, y)
+
+
+def test_integer_labels_fall_back_to_the_candidates_without_names_and_say_so(task):
+    X, _ = task
+    y = np.tile([3, 5, 7], 6)
+    head = AutoHead(backbone="tiny").fit(X, y)
+    assert not head.report_["label_names"]
+    assert all("no names" in why for why in head.report_["skipped"].values())
+    assert set(head.report_["cv"]) == {c for c, (_, named) in CANDIDATES.items() if not named}
+    assert head.predict(X).dtype.kind == "i"
+    with pytest.raises(AnytaskError, match="needs label names"):
+        AutoHead(backbone="tiny", candidates=["zero_shot"]).fit(X, y)
+    described = AutoHead(backbone="tiny", descriptions={"3": "fruit", "5": "animal", "7": "mango"}).fit(X, y)
+    assert described.report_["label_names"] and "zero_shot" in described.report_["cv"]
+
+
+def test_a_class_with_one_example_falls_back_to_the_default_without_cross_validation(task):
+    X, y = task
+    y = y.copy()
+    keep = np.r_[np.nonzero(y != "mango")[0], np.nonzero(y == "mango")[0][:1]]
+    head = AutoHead(backbone="tiny").fit(X[keep], y[keep])
+    assert head.report_["folds"] == 0 and head.report_["cv"] == {}
+    assert "1 example" in head.report_["reason"] and head.chosen_ == "linear_probe+names"
+    assert head.predict_proba(X).shape == (18, 3)
+
+
+def test_a_tiny_time_budget_still_fits_the_first_candidate(task):
+    X, y = task
+    head = AutoHead(backbone="tiny", time_budget=1e-9).fit(X, y)
+    assert list(head.report_["cv"]) == ["linear_probe"] and head.chosen_ == "linear_probe"
+    assert all("time budget" in why for why in head.report_["skipped"].values())
+    with pytest.raises(AnytaskError, match="time_budget"):
+        AutoHead(backbone="tiny", time_budget=0).fit(X, y)
+
+
+def test_a_corrupt_folder_without_parts_is_refused(task, tmp_path):
+    X, y = task
+    folder = io.save(AutoHead(backbone="tiny", candidates=["linear_probe"]).fit(X, y), tmp_path / "auto")
+    config = json.loads((folder / "config.json").read_text())
+    config["extra"]["parts"] = []
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AnytaskError):
+        io.load(folder)
