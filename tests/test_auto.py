@@ -9,7 +9,7 @@ import pytest
 from anytask.core import io
 from anytask.core.errors import AnytaskError
 from anytask.methods.heads import create_head
-from anytask.methods.heads.auto import CANDIDATES, AutoHead
+from anytask.methods.heads.auto import CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_WITH_NAMES, AutoHead
 
 
 @pytest.fixture()
@@ -19,14 +19,19 @@ def task(tiny):
     return tiny.embed(texts).numpy(), np.tile(["fruit", "animal", "mango"], 6)
 
 
-def test_chooses_the_best_cross_validated_candidate_and_records_why(task):
+def test_keeps_the_default_unless_a_candidate_is_clearly_better_and_records_why(task):
     X, y = task
     head = create_head("auto", backbone="tiny").fit(X, y)
     cv = head.report_["cv"]
-    assert set(cv) == set(CANDIDATES)
-    best = max(cv.values(), key=lambda s: (s["accuracy"], -s["log_loss"]))
-    assert cv[head.chosen_] == best and head.report_["chosen"] == head.chosen_
+    assert set(cv) == set(DEFAULT_CANDIDATES)
+    best = max(cv, key=lambda c: (cv[c]["accuracy"], -cv[c]["log_loss"]))
+    clearly = cv[best]["accuracy"] - cv[DEFAULT_WITH_NAMES]["accuracy"] > head.switch_margin
+    assert head.chosen_ == (best if clearly else DEFAULT_WITH_NAMES) and head.report_["chosen"] == head.chosen_
     assert "cross-validated" in head.report_["reason"] and head.report_["folds"] == 5
+    eager = AutoHead(backbone="tiny", switch_margin=0.0, candidates=list(CANDIDATES)).fit(X, y)
+    cv = eager.report_["cv"]
+    top = max(cv[c]["accuracy"] for c in cv)
+    assert set(cv) == set(CANDIDATES) and cv[eager.chosen_]["accuracy"] in (top, cv[DEFAULT_WITH_NAMES]["accuracy"])
     proba = head.predict_proba(X)
     assert proba.shape == (18, 3) and np.allclose(proba.sum(1), 1) and proba.max() < 1 - 1e-6
 
@@ -56,12 +61,12 @@ def test_integer_labels_fall_back_to_the_candidates_without_names_and_say_so(tas
     head = AutoHead(backbone="tiny").fit(X, y)
     assert not head.report_["label_names"]
     assert all("no names" in why for why in head.report_["skipped"].values())
-    assert set(head.report_["cv"]) == {c for c, (_, named) in CANDIDATES.items() if not named}
+    assert set(head.report_["cv"]) == {c for c in DEFAULT_CANDIDATES if not CANDIDATES[c][1]}
     assert head.predict(X).dtype.kind == "i"
     with pytest.raises(AnytaskError, match="needs label names"):
         AutoHead(backbone="tiny", candidates=["zero_shot"]).fit(X, y)
     described = AutoHead(backbone="tiny", descriptions={"3": "fruit", "5": "animal", "7": "mango"}).fit(X, y)
-    assert described.report_["label_names"] and "zero_shot" in described.report_["cv"]
+    assert described.report_["label_names"] and DEFAULT_WITH_NAMES in described.report_["cv"]
 
 
 def test_a_class_with_one_example_falls_back_to_the_default_without_cross_validation(task):
@@ -70,7 +75,7 @@ def test_a_class_with_one_example_falls_back_to_the_default_without_cross_valida
     keep = np.r_[np.nonzero(y != "mango")[0], np.nonzero(y == "mango")[0][:1]]
     head = AutoHead(backbone="tiny").fit(X[keep], y[keep])
     assert head.report_["folds"] == 0 and head.report_["cv"] == {}
-    assert "1 example" in head.report_["reason"] and head.chosen_ == "linear_probe+names"
+    assert "1 example" in head.report_["reason"] and head.chosen_ == DEFAULT_WITH_NAMES
     assert head.predict_proba(X).shape == (18, 3)
 
 

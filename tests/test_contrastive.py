@@ -119,3 +119,16 @@ def test_bad_inputs_are_clear_errors(tiny_bert):
         head.fit(TEXTS, ["x"] * 8)
     with pytest.raises(AnytaskError, match="one label per text"):
         head.fit(TEXTS, LABELS[:3])
+
+
+def test_anytask_bench_runs_it_beside_the_baseline(tiny_bert, tmp_path):
+    import json
+
+    from anytask.apps.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["bench", "--backbone", tiny_bert, "--tasks", "synthetic:topics", "--heads", "contrastive",
+                 "--shots", "2", "--seeds", "1", "--max-test", "12", "--no-progress", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert {r["head"] for r in rows} == {"linear_probe", "contrastive"}
+    assert all(0 <= r["accuracy"] <= 1 and "ece" in r for r in rows)

@@ -22,7 +22,8 @@ rows (``eval_indices``, at most ``--max-test``). The clock covers what a user wa
 Label names are the labels as they appear in the data (``_`` read as a space), or the short
 descriptions in ``anytask.data.LABEL_DESCRIPTIONS`` for the four tasks with terse codes. No setting
 was chosen on these test splits (see the notes). Loops run shots -> seeds -> tasks; every finished
-configuration is written at once, and ``--resume`` skips rows already in ``--out``.
+configuration is written at once, and ``--resume`` skips rows already in ``--out``
+(``--seeds-first``: seeds -> shots -> tasks, so a run cut short has every shot count for its seeds).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main(argv=None) -> None:
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--setfit-max-steps", type=int, default=150)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seeds-first", action="store_true",
+                    help="loop seeds -> shots -> tasks (every shot count gets a whole seed before the next seed)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--out", default="benchmarks/spine/best_head.json")
     args = ap.parse_args(argv)
@@ -126,60 +129,62 @@ def main(argv=None) -> None:
     def save():
         write_file_atomic(out, (json.dumps(result, indent=1) + "\n").encode())
 
-    for k in map(int, args.shots.split(",")):
-        for seed in range(args.seeds):
-            for name in tasks:
-                train, test, X_test, test_embed_s = data[name]
-                todo = [m for m in methods if (name, k, seed, m) not in done]
-                if not todo:
-                    continue
-                idx = k_shot_indices(train.y, k, task_seed(name, k, seed))
-                texts, y = [train.X[i] for i in idx], np.asarray(train.y)[idx]
-                descriptions = LABEL_DESCRIPTIONS.get(name) or None
-                base = {"task": name, "shots": k, "seed": seed, "n_train": len(y), "n_test": len(test.y)}
-                X_train = embed_s = None
-                for method in todo:
-                    info = {}
-                    if method in FEATURE_METHODS:
-                        if X_train is None:
-                            start = time.perf_counter()
-                            X_train = fresh.embed(texts)
-                            embed_s = time.perf_counter() - start
-                        head_name, params = FEATURE_METHODS[method]
+    shots = list(map(int, args.shots.split(",")))
+    order = ([(k, seed) for seed in range(args.seeds) for k in shots] if args.seeds_first else
+             [(k, seed) for k in shots for seed in range(args.seeds)])
+    for k, seed in order:
+        for name in tasks:
+            train, test, X_test, test_embed_s = data[name]
+            todo = [m for m in methods if (name, k, seed, m) not in done]
+            if not todo:
+                continue
+            idx = k_shot_indices(train.y, k, task_seed(name, k, seed))
+            texts, y = [train.X[i] for i in idx], np.asarray(train.y)[idx]
+            descriptions = LABEL_DESCRIPTIONS.get(name) or None
+            base = {"task": name, "shots": k, "seed": seed, "n_train": len(y), "n_test": len(test.y)}
+            X_train = embed_s = None
+            for method in todo:
+                info = {}
+                if method in FEATURE_METHODS:
+                    if X_train is None:
                         start = time.perf_counter()
-                        head = create_head_for(head_name, "minilm", None, **params,
-                                               **({"descriptions": descriptions} if descriptions else {}))
-                        head.fit(X_train, y)
-                        fit_s = embed_s + time.perf_counter() - start
-                        start = time.perf_counter()
-                        proba = head.predict_proba(X_test)
-                        predict_s = test_embed_s + time.perf_counter() - start
-                        classes = head.classes_
-                        if method == "auto":
-                            info = {"chosen": head.chosen_, "cv_seconds": head.report_["seconds"]}
-                    elif method == "contrastive":
-                        start = time.perf_counter()
-                        head = ContrastiveHead(seed=seed, max_length=args.max_length).fit(texts, y)
-                        fit_s = time.perf_counter() - start
-                        start = time.perf_counter()
-                        proba = head.predict_proba(list(test.X))
-                        predict_s = time.perf_counter() - start
-                        classes = head.classes_
-                        info = {"steps": head.n_steps_, "stopped": getattr(head, "stopped_", None)}
-                    else:  # setfit
-                        start = time.perf_counter()
-                        model, steps = train_setfit(texts, y, seed, args)
-                        fit_s = time.perf_counter() - start
-                        start = time.perf_counter()
-                        proba = np.asarray(model.predict_proba(list(test.X), as_numpy=True))
-                        predict_s = time.perf_counter() - start
-                        classes = [str(c) for c in model.model_head.classes_]  # scikit-learn's head: sorted
-                        info = {"steps": steps}
-                    row = {**base, "method": method, **score(proba, classes, test.y),
-                           "fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3), **info}
-                    result["rows"].append(row)
-                    print(json.dumps(row), flush=True)
-                save()
+                        X_train = fresh.embed(texts)
+                        embed_s = time.perf_counter() - start
+                    head_name, params = FEATURE_METHODS[method]
+                    start = time.perf_counter()
+                    head = create_head_for(head_name, "minilm", None, **params,
+                                           **({"descriptions": descriptions} if descriptions else {}))
+                    head.fit(X_train, y)
+                    fit_s = embed_s + time.perf_counter() - start
+                    start = time.perf_counter()
+                    proba = head.predict_proba(X_test)
+                    predict_s = test_embed_s + time.perf_counter() - start
+                    classes = head.classes_
+                    if method == "auto":
+                        info = {"chosen": head.chosen_, "cv_seconds": head.report_["seconds"]}
+                elif method == "contrastive":
+                    start = time.perf_counter()
+                    head = ContrastiveHead(seed=seed, max_length=args.max_length).fit(texts, y)
+                    fit_s = time.perf_counter() - start
+                    start = time.perf_counter()
+                    proba = head.predict_proba(list(test.X))
+                    predict_s = time.perf_counter() - start
+                    classes = head.classes_
+                    info = {"steps": head.n_steps_, "stopped": getattr(head, "stopped_", None)}
+                else:  # setfit
+                    start = time.perf_counter()
+                    model, steps = train_setfit(texts, y, seed, args)
+                    fit_s = time.perf_counter() - start
+                    start = time.perf_counter()
+                    proba = np.asarray(model.predict_proba(list(test.X), as_numpy=True))
+                    predict_s = time.perf_counter() - start
+                    classes = [str(c) for c in model.model_head.classes_]  # scikit-learn's head: sorted
+                    info = {"steps": steps}
+                row = {**base, "method": method, **score(proba, classes, test.y),
+                       "fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3), **info}
+                result["rows"].append(row)
+                print(json.dumps(row), flush=True)
+            save()
     save()
 
 

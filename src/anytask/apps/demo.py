@@ -58,10 +58,13 @@ def run_demo(out: Path, *, backbone: str = "minilm", cache_dir: str | None = Non
           "(chance 0.167)\n")
 
     train_texts, train_labels = train.X[::10], train.y[::10]
-    print(f"4. A classifier (linear_probe on the frozen backbone) fitted on {len(train_texts)} sentences, saved as a "
-          "folder,\n   loaded back and asked about four new sentences. Columns: predicted topic, its probability "
+    print(f"4. A classifier with the default head, auto, fitted on {len(train_texts)} sentences: it cross-validates a "
+          "few fast heads\n   on those sentences (with the topic names as a prior), keeps the best, saves as a folder; "
+          "loaded back and\n   asked about four new sentences. Columns: predicted topic, its probability "
           f"(of {len(set(train.y))} topics;\n   temperature-calibrated on the training examples), the sentence.")
-    clf = TextClassifier(backbone=backbone, head="linear_probe", cache_dir=cache_dir).fit(train_texts, train_labels)
+    clf = TextClassifier(backbone=backbone, cache_dir=cache_dir).fit(train_texts, train_labels)
+    report = clf.head_.report_
+    print(f"   auto chose {report['chosen']}: {report['reason']}")
     folder = io.save(clf, out / "topic-classifier")
     loaded = io.load(folder)
     new = ["The goalkeeper saved a penalty in the last minute.", "Shares of the bank dropped after the report.",
