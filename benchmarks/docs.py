@@ -249,7 +249,7 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("spine/best_head_slow.json", "spine/best_head_fast.json"), best_head, "spine/best_head.png"),
         Section("Few-shot heads on frozen MiniLM (11 text tasks, 5 seeds)", ("spine/few_shot.json",), bench_tables,
                 "spine/few_shot.png"),
-        Section("Calibration of the default head (linear_probe)", ("spine/calibration.json",), calibration),
+        Section("Calibration of the linear probe (temperature scaling on the support set)", ("spine/calibration.json",), calibration),
         Section("Wall time of that benchmark, cold and warm embedding cache", ("spine/wall_time.json",), wall_time),
         Section("Embedding throughput", ("spine/throughput.json",), throughput),
     ]),

@@ -96,3 +96,36 @@ def test_a_corrupt_folder_without_parts_is_refused(task, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(AnytaskError):
         io.load(folder)
+
+
+# -- the label-name prior of linear_probe and icl ----------------------------------------------------
+
+@pytest.mark.parametrize("head", ["linear_probe", "icl"])
+def test_label_prior_adds_the_embedded_names_as_examples(tiny, head):
+    words = {"fruit": "apple mango banana", "animal": "zebra lion tiger"}
+    texts = [f"{w.split()[i % 3]} {i}" for i in range(4) for w in words.values()]
+    y = np.array([c for _ in range(4) for c in words])
+    X = tiny.embed(texts).numpy()
+    plain = create_head(head, backbone="tiny").fit(X, y)
+    named = create_head(head, backbone="tiny", label_prior=8).fit(X, y)
+    assert named.label_prior_used_ and not getattr(plain, "label_prior_used_", False)
+    names = tiny.embed(["fruit", "animal"]).numpy()
+    # the names pull each class towards its own name embedding
+    gain = named.predict_proba(names)[[0, 1], [1, 0]] - plain.predict_proba(names)[[0, 1], [1, 0]]
+    assert (gain > 0).all(), gain
+
+
+@pytest.mark.parametrize("head", ["linear_probe", "icl"])
+def test_label_prior_without_names_warns_and_fits_the_plain_head(tiny, head):
+    X = tiny.embed([f"text {i}" for i in range(8)]).numpy()
+    y = np.array([0, 1] * 4)
+    with pytest.warns(UserWarning, match="numbers with no descriptions"):
+        h = create_head(head, backbone="tiny", label_prior=8).fit(X, y)
+    assert not h.label_prior_used_
+    np.testing.assert_allclose(h.predict_proba(X), create_head(head, backbone="tiny").fit(X, y).predict_proba(X))
+
+
+def test_label_prior_with_features_of_another_backbone_is_a_clear_error(tiny):
+    X = np.random.default_rng(0).normal(size=(8, 7)).astype(np.float32)
+    with pytest.raises(AnytaskError, match="pass the backbone that embedded X"):
+        create_head("linear_probe", backbone="tiny", label_prior=8).fit(X, np.array(["a", "b"] * 4))
