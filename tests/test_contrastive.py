@@ -70,7 +70,7 @@ def test_fit_tunes_a_copy_never_the_backbone_and_round_trips(tiny_bert, tmp_path
     assert any(not torch.equal(tuned[k], original[k]) for k in tuned)
     proba = head.predict_proba(TEXTS)
     assert proba.shape == (8, 2) and np.allclose(proba.sum(1), 1) and head.classes_.tolist() == ["negative", "positive"]
-    assert head.transform(TEXTS).shape == (8, backbone.config.dim)
+    assert head.transform(TEXTS).shape == (8, 2 * backbone.config.dim)  # tuned | frozen (keep_frozen)
     loaded = io.load(io.save(head, tmp_path / "ct"))
     assert np.allclose(loaded.predict_proba(TEXTS), proba, atol=1e-5)
     assert loaded.predict(TEXTS).tolist() == head.predict(TEXTS).tolist()
@@ -100,7 +100,7 @@ def test_singleton_classes_take_part_and_all_singletons_fall_back_to_the_frozen_
         lone = ContrastiveHead(backbone=tiny_bert, max_steps=2).fit(TEXTS[:3], ["a", "b", "c"])
     assert not lone.tuned_ and lone.n_steps_ == 0
     frozen = get_backbone(tiny_bert).embed(TEXTS[:3]).numpy()
-    assert np.allclose(lone.transform(TEXTS[:3]), frozen, atol=1e-5)
+    assert np.allclose(lone.transform(TEXTS[:3]), np.hstack([frozen, frozen]), atol=1e-5)
 
 
 @pytest.mark.parametrize("params, match", [({"lr": 0}, "lr"), ({"max_steps": 0}, "max_steps"),
@@ -132,3 +132,27 @@ def test_anytask_bench_runs_it_beside_the_baseline(tiny_bert, tmp_path):
     rows = json.loads(out.read_text())["results"]
     assert {r["head"] for r in rows} == {"linear_probe", "contrastive"}
     assert all(0 <= r["accuracy"] <= 1 and "ece" in r for r in rows)
+
+
+def test_class_batches_always_hold_same_class_pairs():
+    from anytask.methods.finetune.contrastive import _class_batches
+
+    y = np.repeat(np.arange(40), 3)  # 40 classes of 3: a random batch of 16 would rarely pair two of a class
+    batches = _class_batches(y, 16, np.random.default_rng(0))
+    for _ in range(20):
+        idx = next(batches)
+        counts = np.bincount(y[idx])
+        assert len(idx) == 16 and len(set(idx.tolist())) == 16 and (counts[counts > 0] == 2).all()
+
+
+def test_keep_frozen_puts_the_frozen_embedding_beside_the_tuned_one(tiny_bert, tmp_path):
+    head = ContrastiveHead(backbone=tiny_bert, max_steps=2, batch_size=4, sampling="classes",
+                           keep_frozen=True).fit(TEXTS, LABELS)
+    Z = head.transform(TEXTS)
+    dim = get_backbone(tiny_bert).config.dim
+    assert Z.shape == (8, 2 * dim)
+    assert np.allclose(Z[:, dim:], get_backbone(tiny_bert).embed(TEXTS).numpy(), atol=1e-5)
+    loaded = io.load(io.save(head, tmp_path / "ct"))
+    assert np.allclose(loaded.predict_proba(TEXTS), head.predict_proba(TEXTS), atol=1e-5)
+    with pytest.raises(AnytaskError, match="sampling"):
+        ContrastiveHead(backbone=tiny_bert, sampling="pairs").fit(TEXTS, LABELS)

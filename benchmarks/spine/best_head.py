@@ -86,6 +86,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tasks", default=None, help="comma-separated; default: every task under --data-root")
     ap.add_argument("--shots", default="4,8,16,32,64")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", default=None, help="comma-separated seeds instead of 0..--seeds-1 (to split a run "
+                                                       "over processes)")
     ap.add_argument("--methods", default=",".join([*FEATURE_METHODS, "contrastive", "setfit"]))
     ap.add_argument("--max-test", type=int, default=200)
     ap.add_argument("--max-length", type=int, default=64)
@@ -130,8 +132,9 @@ def main(argv=None) -> None:
         write_file_atomic(out, (json.dumps(result, indent=1) + "\n").encode())
 
     shots = list(map(int, args.shots.split(",")))
-    order = ([(k, seed) for seed in range(args.seeds) for k in shots] if args.seeds_first else
-             [(k, seed) for k in shots for seed in range(args.seeds)])
+    seeds = [int(v) for v in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    order = ([(k, seed) for seed in seeds for k in shots] if args.seeds_first else
+             [(k, seed) for k in shots for seed in seeds])
     for k, seed in order:
         for name in tasks:
             train, test, X_test, test_embed_s = data[name]

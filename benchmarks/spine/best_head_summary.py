@@ -17,19 +17,20 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("spine/best_head_slow.json", "spine/best_head_fast.json")
+PARTS = ("spine/best_head_slow.json", "spine/best_head_slow_seed1.json", "spine/best_head_fast.json")
 ORDER = ["linear_probe", "linear_probe+names", "zero_shot", "icl", "icl+names", "auto", "contrastive", "setfit"]
 FAST = ["linear_probe", "linear_probe+names", "zero_shot", "icl", "icl+names"]  # single heads, fit <= 2 s
 
 
 def _rows(parts) -> list[dict]:
-    """Every row; a method measured in two parts (the probe is in both, as each part's in-process baseline)
-    keeps the rows of the first part that has it."""
-    rows, owner = [], {}
-    for i, part in enumerate(parts):
+    """Every row once per (task, k, seed, method): the probe is in every part (each part's in-process
+    baseline) with the same accuracy; the first part's row is kept."""
+    rows, seen = [], set()
+    for part in parts:
         for r in part["rows"]:
-            owner.setdefault(r["method"], i)
-            if owner[r["method"]] == i:
+            key = (r["task"], r["shots"], r["seed"], r["method"])
+            if key not in seen:
+                seen.add(key)
                 rows.append(r)
     return rows
 

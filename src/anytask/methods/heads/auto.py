@@ -6,7 +6,7 @@ of candidates (``DEFAULT_CANDIDATES``: the plain probe; the probe and the in-con
 the embedded label names as weighted examples; and their product of experts) by stratified k-fold
 cross-validation **inside the labelled examples** (k = min(``folds``, smallest class)). It keeps the
 default — the product of the name-aware probe and in-context module — unless another candidate's
-out-of-fold accuracy beats it by more than ``switch_margin`` (0.1): cross-validation on a handful of
+out-of-fold accuracy beats it by more than ``switch_margin`` (0.25): cross-validation on a handful of
 examples is noisy, and picking its winner outright was measured to cost accuracy (see
 ``DEFAULT_CANDIDATES``). The choice is refitted on all examples and its probabilities are
 temperature-scaled on the out-of-fold scores (Guo et al. 2017, https://arxiv.org/abs/1706.04599).
@@ -57,7 +57,7 @@ CANDIDATES: dict[str, tuple[list[tuple[str, dict, float]], bool]] = {
 # default blend (the winner's curse of a 4-example cross-validation), so auto switches only on a clear margin.
 DEFAULT_CANDIDATES = ("linear_probe", "linear_probe+names", "icl+names", "linear_probe+icl+names")
 DEFAULT_WITH_NAMES, DEFAULT_WITHOUT_NAMES = "linear_probe+icl+names", "linear_probe"
-SWITCH_MARGIN = 0.1
+SWITCH_MARGIN = 0.25
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -67,8 +67,9 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 @HEADS.register("auto", reference="model selection by cross-validation on the support set; temperature scaling, "
                 "Guo et al. 2017, https://arxiv.org/abs/1706.04599",
-                summary="chooses per task among the probe, label names, the in-context module and their blends "
-                        "by cross-validation on the labelled examples; calibrated; records its choice",
+                summary="the default: the probe and the in-context module given the label names, blended, unless "
+                        "cross-validation on the labelled examples clearly prefers another fast head; calibrated; "
+                        "records its choice",
                 output="classes", saveable=True, needs_backbone=True, label_names=True, embeds_text=True)
 class AutoHead(BaseHead):
     """Cross-validated choice among fast heads and label-name blends over frozen features."""
