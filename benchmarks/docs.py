@@ -246,7 +246,7 @@ class Section:
 PAGES: dict[str, tuple[str, list[Section]]] = {
     "heads": ("Few-shot heads on frozen features", [
         Section("The best few-shot classifier: every head, the contrastive head and SetFit, with wall times",
-                ("spine/best_head_slow.json", "spine/best_head_fast.json"), best_head, "spine/best_head.png"),
+                ("spine/best_head_slow.json", "spine/best_head_slow_seed1.json", "spine/best_head_fast.json"), best_head, "spine/best_head.png"),
         Section("Few-shot heads on frozen MiniLM (11 text tasks, 5 seeds)", ("spine/few_shot.json",), bench_tables,
                 "spine/few_shot.png"),
         Section("Calibration of the linear probe (temperature scaling on the support set)", ("spine/calibration.json",), calibration),

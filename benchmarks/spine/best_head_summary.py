@@ -64,8 +64,12 @@ def paired(rows, a, b, k, key="accuracy"):
     return float(np.mean(means)), float(np.std(means)), sum(len(v) for v in by_seed.values())
 
 
-def _fmt(s, scale=100, digits=1):
-    return "—" if s is None else f"{scale * s[0]:.{digits}f} ± {scale * s[1]:.{digits}f}"
+def _fmt(s, scale=100, digits=1, full=None):
+    """mean ± spread; with ``full``, a count below it is shown: "(22 of 33)"."""
+    if s is None:
+        return "—"
+    text = f"{scale * s[0]:.{digits}f} ± {scale * s[1]:.{digits}f}"
+    return text + (f" ({s[2]} of {full})" if full and s[2] < full else "")
 
 
 def goals(rows, shots) -> list[list[str]]:
@@ -113,8 +117,10 @@ def render(*parts) -> str:
     methods = [m for m in ORDER if any(r["method"] == m for r in rows)]
     tasks = sorted({r["task"] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
-    acc = [[f"`{m}`", *[_fmt(summary(rows, m, k)) for k in shots]] for m in methods]
-    text = [f"Accuracy (%), mean over the {len(tasks)} tasks, ± its spread over {len(seeds)} seeds (— not run):", "",
+    full = len(tasks) * len(seeds)
+    acc = [[f"`{m}`", *[_fmt(summary(rows, m, k), full=full) for k in shots]] for m in methods]
+    text = [f"Accuracy (%), mean over the {len(tasks)} tasks, ± its spread over {len(seeds)} seeds; a row run on "
+            f"fewer of the {full} (task, seed) draws says how many, and is a mean over those only (— not run):", "",
             _table(["method", *[f"k={k}" for k in shots]], acc), ""]
     gaps = [[f"`{m}`", *[_fmt(paired(rows, m, "linear_probe", k)) for k in shots]] for m in methods
             if m != "linear_probe"]
@@ -169,7 +175,8 @@ def plot(parts, out: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("fit seconds per task (from raw texts, log scale); labels: examples per class")
     ax.set_ylabel("accuracy, mean over tasks (%)")
-    ax.set_title("Few-shot accuracy against adaptation time (MiniLM, 2 CPU cores)")
+    ax.set_title("Few-shot accuracy against fit time (MiniLM, one CPU core per run)\n"
+                 "(a method run on fewer draws: mean over those; counts in the table)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

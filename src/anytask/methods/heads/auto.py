@@ -146,8 +146,8 @@ class AutoHead(BaseHead):
             base = report["cv"].get(default, {"accuracy": -1.0})["accuracy"]
             if default in report["cv"] and report["cv"][best]["accuracy"] - base <= self.switch_margin:
                 chosen = default
-                report["reason"] = (f"the default {default!r}: no candidate beat its {folds}-fold cross-validated "
-                                    f"accuracy ({base:.3f}) by more than {self.switch_margin}")
+                report["reason"] = (f"the default; no candidate beat its {folds}-fold cross-validated accuracy "
+                                    f"({base:.3f}) by more than {self.switch_margin}")
             else:
                 chosen = best
                 report["reason"] = (f"{best!r} beat the default by more than {self.switch_margin} in {folds}-fold "
