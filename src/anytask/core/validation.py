@@ -65,6 +65,13 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+def check_raw_texts(X, owner: str) -> list[str]:
+    """Raw texts for a head that runs the backbone itself: embeddings (a float array) are refused by name."""
+    if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+        raise AnytaskError(f"{owner} takes raw texts, not embeddings: pass a list of strings")
+    return check_texts(X if isinstance(X, str) else list(X))
+
+
 def check_input_texts(texts, *, what: str = "texts", limit: int | None = None,
                       max_chars: int | None = None) -> list[str]:
     """Texts a user hands to fit or predict (library, CLI and service alike): a non-empty list of non-blank

@@ -47,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_raw_texts
 from anytask.methods.heads.base import HEADS
 
 
@@ -130,7 +131,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         from anytask.methods.heads.linear_probe import LinearProbe
 
         self._check_params()
-        texts = _check_texts(X)
+        texts = check_raw_texts(X, "the contrastive head")
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
             raise AnytaskError(f"{len(texts)} texts but y has shape {y.shape}; pass one label per text")
@@ -209,7 +210,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The tuned embeddings ``(N, D)`` of raw texts."""
         check_is_fitted(self, "head_")
-        texts = _check_texts(X)
+        texts = check_raw_texts(X, "the contrastive head")
         split = self._split_
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
         out = np.empty((len(texts), self.head_.n_features_in_), dtype=np.float32)
@@ -277,11 +278,3 @@ def _class_batches(y: np.ndarray, size: int, rng: np.random.Generator):
     while True:
         chosen = rng.choice(classes, size=p, replace=False)
         yield np.concatenate([rng.choice(members[c], size=min(m, len(members[c])), replace=False) for c in chosen])
-
-
-def _check_texts(X) -> list[str]:
-    from anytask.core.validation import check_texts
-
-    if isinstance(X, np.ndarray) and X.dtype.kind == "f":
-        raise AnytaskError("the contrastive head takes raw texts, not embeddings: pass a list of strings")
-    return check_texts(list(X) if not isinstance(X, str) else X)

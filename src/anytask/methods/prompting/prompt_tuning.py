@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from anytask.backbones.prompted import PromptedEncoder
 from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_raw_texts
 from anytask.methods.heads.base import HEADS
 from anytask.methods.heads.zero_shot import label_text
 
@@ -150,7 +151,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
             raise AnytaskError(f"templates must each contain '{{}}' for the label, got {templates!r}")
 
     def fit(self, X, y):
-        texts = _check_texts(X)
+        texts = check_raw_texts(X, "prompt_tuning")
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
             raise AnytaskError(f"{len(texts)} texts but y has shape {y.shape}; pass one label per text")
@@ -236,7 +237,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
     @torch.no_grad()
     def decision_function(self, X) -> np.ndarray:
         check_is_fitted(self, "input_prompts_")
-        texts = _check_texts(X)
+        texts = check_raw_texts(X, "prompt_tuning")
         enc = self._encoder()
         g = F.normalize(enc(enc.tokenize(self._label_texts(self.classes_, self.templates[0])), self.label_prompts_),
                         dim=-1)
@@ -274,11 +275,3 @@ def _batches(n: int, size: int, rng: np.random.Generator):
         order = rng.permutation(n)
         for b in range(0, n, size):
             yield order[b:b + size]
-
-
-def _check_texts(X) -> list[str]:
-    from anytask.backbones.base import check_texts
-
-    if isinstance(X, np.ndarray) and X.dtype.kind == "f":
-        raise AnytaskError("prompt_tuning takes raw texts, not embeddings: pass a list of strings")
-    return check_texts(list(X) if not isinstance(X, str) else X)
