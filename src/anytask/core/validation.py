@@ -72,6 +72,18 @@ def check_raw_texts(X, owner: str) -> list[str]:
     return check_texts(X if isinstance(X, str) else list(X))
 
 
+def check_text_labels(texts: list[str], y) -> tuple[np.ndarray, np.ndarray]:
+    """One label per text and at least two classes: ``(classes, label index per text)``, classes sorted."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(texts):
+        raise AnytaskError(f"{len(texts)} texts but y has shape {y.shape}; pass one label per text")
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise AnytaskError(f"y has only one class ({classes[0]!r}); a classifier needs examples of at least 2 "
+                           "classes")
+    return classes, y_idx
+
+
 def check_input_texts(texts, *, what: str = "texts", limit: int | None = None,
                       max_chars: int | None = None) -> list[str]:
     """Texts a user hands to fit or predict (library, CLI and service alike): a non-empty list of non-blank

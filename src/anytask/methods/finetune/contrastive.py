@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
-from anytask.core.validation import check_raw_texts
+from anytask.core.validation import check_raw_texts, check_text_labels
 from anytask.methods.heads.base import HEADS
 
 
@@ -132,13 +132,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
 
         self._check_params()
         texts = check_raw_texts(X, "the contrastive head")
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(texts):
-            raise AnytaskError(f"{len(texts)} texts but y has shape {y.shape}; pass one label per text")
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise AnytaskError(f"y has only one class ({classes[0]!r}); a classifier needs examples of at least 2 "
-                               "classes")
+        classes, y_idx = check_text_labels(texts, y)
         self.classes_ = classes
         split = self._split()
         torch.manual_seed(self.seed)

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from anytask.backbones.prompted import PromptedEncoder
 from anytask.core.errors import AnytaskError
-from anytask.core.validation import check_raw_texts
+from anytask.core.validation import check_raw_texts, check_text_labels
 from anytask.methods.heads.base import HEADS
 from anytask.methods.heads.zero_shot import label_text
 
@@ -152,13 +152,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         texts = check_raw_texts(X, "prompt_tuning")
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(texts):
-            raise AnytaskError(f"{len(texts)} texts but y has shape {y.shape}; pass one label per text")
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise AnytaskError(f"y has only one class ({classes[0]!r}); a classifier needs examples of at least 2 "
-                               "classes")
+        classes, y_idx = check_text_labels(texts, y)
         self.classes_ = classes
         for c in classes:
             self._label_name(c)  # unnamed classes fail before any training
