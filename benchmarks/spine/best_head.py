@@ -52,26 +52,14 @@ FEATURE_METHODS = {  # name -> (registry head, parameters)
 
 
 def train_setfit(texts, y, seed, args):
-    """SetFit 1.2 on the local MiniLM folder (the recipe of benchmarks/prompting/few_shot.py)."""
-    import tempfile
+    """SetFit 1.2 with the prompting benchmark's recipe (its own function: one SetFit set-up for both)."""
+    from types import SimpleNamespace
 
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-    from setfit.sampler import ContrastiveDataset
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "prompting"))
+    from base_to_novel import train_setfit as prompting_setfit
 
-    from anytask.backbones.hf import minilm_path
-
-    model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
-    model.model_body.max_seq_length = args.max_length
-    cap_pairs = args.setfit_max_steps * 16
-    labels = [str(v) for v in y]
-    pairs = len(ContrastiveDataset(texts, labels, None, None, "oversampling", max_pairs=cap_pairs))
-    targs = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="setfit-"), save_strategy="no", batch_size=16,
-                              num_epochs=1, max_steps=args.setfit_max_steps if pairs >= cap_pairs else -1,
-                              max_length=args.max_length, seed=seed, show_progress_bar=False, report_to="none")
-    trainer = Trainer(model=model, args=targs, train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
-    trainer.train()
-    return model, int(trainer.st_trainer.state.global_step)
+    return prompting_setfit(texts, y, seed, SimpleNamespace(max_length=args.max_length, setfit_iterations=0,
+                                                             setfit_batch=16, setfit_max_steps=args.setfit_max_steps))
 
 
 def score(proba: np.ndarray, classes, y_test) -> dict:

@@ -42,8 +42,6 @@ from anytask.methods.heads.base import HEADS, BaseHead
 class LinearProbe(BaseHead):
     """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
 
-    _names = None  # label-name pseudo-examples, only during fit
-
     _parameter_constraints = {"C": [Interval(Real, 0, None, closed="neither")],
                               "max_iter": [Interval(Integral, 1, None, closed="left")],
                               "tol": [Interval(Real, 0, None, closed="neither")],
@@ -63,7 +61,7 @@ class LinearProbe(BaseHead):
         self.backbone = backbone
         self.cache_dir = cache_dir
 
-    def _model(self, X: np.ndarray, y: np.ndarray, start=None):
+    def _model(self, X: np.ndarray, y: np.ndarray, start=None, names: np.ndarray | None = None):
         """scikit-learn's fit. ``start`` (a fitted model) warm-starts L-BFGS from its weights, with a looser
         tolerance: held-out logits that only choose a temperature need not be exact."""
         from sklearn.linear_model import LogisticRegression
@@ -73,9 +71,9 @@ class LinearProbe(BaseHead):
         if start is not None:
             model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
         weight = None
-        if self._names is not None:  # the label-name prior: one weighted pseudo-example per class
-            C = len(self._names)
-            X, y = np.vstack([X, self._names]), np.concatenate([y, np.arange(C)])
+        if names is not None:  # the label-name prior: one weighted pseudo-example per class
+            C = len(names)
+            X, y = np.vstack([X, names]), np.concatenate([y, np.arange(C)])
             weight = np.concatenate([np.ones(len(y) - C), np.full(C, float(self.label_prior))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
@@ -89,17 +87,17 @@ class LinearProbe(BaseHead):
         if names is not None and names.shape[1] != X.shape[1]:
             raise AnytaskError(f"backbone {self.backbone!r} gives {names.shape[1]}-d label embeddings but X has "
                                f"{X.shape[1]} features; pass the backbone that embedded X")
-        self._names = None if names is None else names.astype(np.float64)
+        names = None if names is None else names.astype(np.float64)
         self.label_prior_used_ = names is not None
         X64, y_np = X.double().numpy(), y.numpy()
-        model = self._model(X64, y_np)
+        model = self._model(X64, y_np, names=names)
         self.n_iter_ = np.asarray(model.n_iter_)
         self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
         self.intercept_ = torch.from_numpy(model.intercept_).float()
-        self.temperature_ = self._fit_temperature(X64, y_np, model) if self.calibration == "temperature" else 1.0
-        self._names = None
+        self.temperature_ = (self._fit_temperature(X64, y_np, model, names) if self.calibration == "temperature"
+                             else 1.0)
 
-    def _fit_temperature(self, X: np.ndarray, y: np.ndarray, full) -> float:
+    def _fit_temperature(self, X: np.ndarray, y: np.ndarray, full, names: np.ndarray | None = None) -> float:
         """Temperature scaling (Guo et al. 2017) fitted on the support set itself: the out-of-fold logits of a
         stratified k-fold (k = min(5, smallest class)) choose the T that minimises their log loss. Classes with
         one example leave nothing to hold out: then T = 1 (no calibration). The fold fits start from the full
@@ -113,7 +111,7 @@ class LinearProbe(BaseHead):
             return 1.0
         logits = np.zeros((len(y), n_classes))
         for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
-            z = self._model(X[train], y[train], start=full).decision_function(X[held])
+            z = self._model(X[train], y[train], start=full, names=names).decision_function(X[held])
             logits[held] = np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z
 
         def nll(log_t: float) -> float:
