@@ -168,3 +168,24 @@ def test_cli_prompt_and_generate(tmp_path, capsys, tiny_lm):
     assert json.loads(capsys.readouterr().out)["prompt"] == "abc"
     assert main(["generate", "--backbone", "tiny", "abc"]) == 2
     assert "cannot generate" in capsys.readouterr().err
+
+
+def test_hso_lowers_the_prompt_loss_and_leaves_the_weights(tiny_lm, tmp_path):
+    from anytask.methods.lm.hso import optimise_cache, segment_nll
+
+    before = state_hash(tiny_lm)
+    ids = tiny_lm.encode("Review: good\nSentiment: positive\n\nReview: bad\nSentiment: negative", start=True)
+    result = optimise_cache(tiny_lm, ids, steps=3, lr=1e-2)
+    assert len(result.losses) == 4 and all(b < a for a, b in zip(result.losses, result.losses[1:]))  # monotone
+    assert state_hash(tiny_lm) == before and len(result.deltas) == len(tiny_lm.kv_shapes())
+    out = segment_nll(tiny_lm, ["one two three four", "five six seven", "eight nine"], steps=2)
+    assert out["tokens"] > 0 and out["nll"] > 0 and out["nll_hso"] > 0
+    head = LMPromptHead(backbone="tiny-causal", k=3, hso_steps=2).fit(TEXTS, LABELS)
+    plain = LMPromptHead(backbone="tiny-causal", k=3).fit(TEXTS, LABELS)
+    assert head.hso_losses_[-1] < head.hso_losses_[0]
+    assert not np.allclose(head.predict_proba(TEXTS[:3]), plain.predict_proba(TEXTS[:3]))  # the cache changed
+    loaded = io.load(io.save(head, tmp_path / "hso"))
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS[:3]), head.predict_proba(TEXTS[:3]), atol=1e-5)
+    assert state_hash(tiny_lm) == before
+    with pytest.raises(AnytaskError, match="demos='fixed'"):
+        LMPromptHead(backbone="tiny-causal", k=3, hso_steps=2, demos="per_example").fit(TEXTS, LABELS)

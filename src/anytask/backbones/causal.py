@@ -178,19 +178,22 @@ class CausalLM(Backbone):
             self._check_length(len(p) + len(c), "a prompt plus its continuation")
         return self._sequence_logprobs(rows, batch_size=batch_size)
 
-    def context_cache(self, context_ids: list[int]):
-        """The attention cache of a context (BOS included by the caller), for ``score_choices``."""
+    def context_cache(self, context_ids: list[int], kv_deltas=None):
+        """The attention cache of a context (BOS included by the caller), for ``score_choices``;
+        ``kv_deltas`` (see ``kv_offsets``) edit the cached keys and values of its first positions."""
         self._check_length(len(context_ids), "the shared context")
-        with torch.no_grad():
+        with torch.no_grad(), (self.kv_offsets(kv_deltas) if kv_deltas is not None else contextlib.nullcontext()):
             out = self.model(input_ids=torch.tensor([context_ids], device=self.device), use_cache=True)
         return out.get("cache", None) or out.get("past_key_values", None)
 
     def score_choices(self, context: str, suffixes: Sequence[str], choices: Sequence[str], *,
-                      batch_size: int = 16) -> tuple[Tensor, Tensor]:
+                      batch_size: int = 16, kv_deltas=None) -> tuple[Tensor, Tensor]:
         """Summed log p(choice | context + suffix) for every pair, shape ``(S, C)``, and the number
         of tokens of each choice ``(C,)`` — equal to ``continuation_logprobs(context + suffix,
         choice)``, but the context is read once: its attention cache is shared by every suffix,
-        each suffix is read once, and single-token choices come from one next-token distribution."""
+        each suffix is read once, and single-token choices come from one next-token distribution.
+        ``kv_deltas`` edit the context's cached keys and values (hidden-state optimisation); they
+        apply to the cached part only, which is the context less its last token."""
         ctx = self.encode(context, start=True)
         full = [self.encode(context + s, start=True) for s in suffixes]  # as continuation_logprobs reads them
         choice_ids = [self.encode(c) for c in choices]
@@ -206,7 +209,7 @@ class CausalLM(Backbone):
         for f in full:
             shared = min(shared, len(f), next((i for i, (a, b) in enumerate(zip(ctx, f)) if a != b), len(ctx)))
         shared = max(shared - 1, 0)
-        cache = self.context_cache(ctx[:shared]) if shared else None
+        cache = self.context_cache(ctx[:shared], kv_deltas) if shared else None
         tails = [f[shared:] for f in full]
         n_tokens = torch.tensor([len(c) for c in choice_ids])
         sums = torch.empty(len(full), len(choice_ids))

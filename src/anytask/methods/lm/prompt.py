@@ -34,6 +34,11 @@ demonstration. ``selection="balanced"`` spreads the ``k`` demonstrations evenly 
 benchmark's spread over orders). Demonstration texts longer than ``max_demo_chars`` are cut at a
 word boundary; when the prompt would not fit the context window, demonstrations are dropped,
 first ones first, never the text being classified (a text too long on its own is an error).
+
+``hso_steps=n`` (with ``demos="fixed"``) applies hidden-state optimisation (``hso.py``, card 35)
+to the prompt: n Adam steps (``hso_lr``) on the demonstrations' cached keys and values, lowering
+their likelihood loss, before any text is read against them. Texts scored with fewer
+demonstrations (a long query) read the plain cache.
 """
 
 from __future__ import annotations
@@ -97,8 +102,8 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
                  instruction: str = "", separator: str = "\n\n", verbalizers: dict | None = None,
                  scoring: str = "sum", calibration: str | None = "contextual",
                  content_free: tuple = CONTENT_FREE, demos: str = "fixed", selection: str = "balanced",
-                 order: int | None = None, max_demo_chars: int | None = 300, batch_size: int = 16,
-                 seed: int = 0) -> None:
+                 order: int | None = None, max_demo_chars: int | None = 300, hso_steps: int = 0,
+                 hso_lr: float = 1e-2, batch_size: int = 16, seed: int = 0) -> None:
         self.backbone = backbone
         self.k = k
         self.template = template
@@ -112,6 +117,8 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.order = order
         self.max_demo_chars = max_demo_chars
+        self.hso_steps = hso_steps
+        self.hso_lr = hso_lr
         self.batch_size = batch_size
         self.seed = seed
 
@@ -130,6 +137,10 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
             raise AnytaskError(f"demos={self.demos!r}: use 'fixed' (one seeded set) or 'per_example' (GPT-3)")
         if self.selection not in ("balanced", "random"):
             raise AnytaskError(f"selection={self.selection!r}: use 'balanced' or 'random'")
+        if not isinstance(self.hso_steps, (int, np.integer)) or isinstance(self.hso_steps, bool) or self.hso_steps < 0:
+            raise AnytaskError(f"hso_steps={self.hso_steps!r}: pass an integer >= 0")
+        if self.hso_steps and self.demos != "fixed":
+            raise AnytaskError("hso_steps needs demos='fixed': the optimised cache belongs to one prompt")
         if self.calibration == "contextual" and not self.content_free:
             raise AnytaskError("contextual calibration needs at least one content-free input, e.g. ('N/A',)")
 
@@ -219,6 +230,13 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         self.demo_idx_ = self._demo_indices(rng) if self.demos == "fixed" else []
         if self.order is not None and self.demo_idx_:
             self.demo_idx_ = [self.demo_idx_[i] for i in np.random.default_rng(self.order).permutation(len(self.demo_idx_))]
+        self.hso_ = None
+        if self.hso_steps and self.demo_idx_:
+            from anytask.methods.lm.hso import optimise_cache
+
+            result = optimise_cache(lm, lm.encode(self._context(self.demo_idx_), start=True), steps=int(self.hso_steps),
+                                    lr=float(self.hso_lr))
+            self.hso_, self.hso_losses_ = result.deltas, result.losses
         self.calibrator_ = None
         if self._fits_calibration():
             held = [i for i in range(len(self.texts_)) if i not in set(self.demo_idx_)]
@@ -287,7 +305,9 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
                 by_context.setdefault(context, []).append(i)
             for context, members in by_context.items():
                 suffixes = [self.template.format(text=texts[i]) for i in members] + cf
-                s, n_tok = lm.score_choices(context, suffixes, self.verbalizers_, batch_size=self.batch_size)
+                deltas = self.hso_ if getattr(self, "hso_", None) and context == self._context(self.demo_idx_) else None
+                s, n_tok = lm.score_choices(context, suffixes, self.verbalizers_, batch_size=self.batch_size,
+                                            kv_deltas=deltas)
                 sums[members] = s[: len(members)]
                 if cf:
                     cf_sums[members] = s[len(members):][None].expand(len(members), -1, -1)
@@ -332,6 +352,8 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         tensors = {"unconditional": self.unconditional_.clone()}
         if getattr(self, "calibrator_", None) is not None:
             tensors["calibrator.coef"], tensors["calibrator.bias"] = self.calibrator_
+        for i, (dk, dv) in enumerate(getattr(self, "hso_", None) or []):
+            tensors[f"hso.{i}.k"], tensors[f"hso.{i}.v"] = dk, dv
         return extra, tensors
 
     @classmethod
@@ -344,5 +366,7 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         head.identity_, head.unconditional_ = extra["identity"], tensors["unconditional"]
         head.calibrator_ = ((tensors["calibrator.coef"], tensors["calibrator.bias"])
                             if "calibrator.coef" in tensors else None)
+        layers = sorted({int(k.split(".")[1]) for k in tensors if k.startswith("hso.")})
+        head.hso_ = [(tensors[f"hso.{i}.k"], tensors[f"hso.{i}.v"]) for i in layers] or None
         return head
 
