@@ -189,3 +189,15 @@ def test_hso_lowers_the_prompt_loss_and_leaves_the_weights(tiny_lm, tmp_path):
     assert state_hash(tiny_lm) == before
     with pytest.raises(AnytaskError, match="demos='fixed'"):
         LMPromptHead(backbone="tiny-causal", k=3, hso_steps=2, demos="per_example").fit(TEXTS, LABELS)
+
+
+def test_bench_runs_lm_prompt_beside_feature_heads_on_a_causal_backbone(tmp_path, tiny_lm):
+    import json
+
+    from anytask.apps.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["bench", "--backbone", "tiny-causal", "--tasks", "synthetic:topics", "--heads", "lm_prompt,linear_probe",
+                 "--shots", "2", "--seeds", "1", "--out", str(out)]) == 0
+    heads = {row["head"] for row in json.loads(out.read_text())["results"]}
+    assert heads == {"lm_prompt", "linear_probe"}

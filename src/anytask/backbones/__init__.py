@@ -108,6 +108,16 @@ def get_backbone(name: str = DEFAULT_BACKBONE) -> Backbone:
         return _shared[name]
 
 
+def share_backbone(name: str, backbone: Backbone) -> None:
+    """Make an in-memory backbone (e.g. a LoRA-merged copy) what ``get_backbone(name)`` returns in this
+    process, so heads that take a backbone name can use it. Built-in names cannot be shadowed."""
+    base = name.partition(":")[0]
+    if base in BACKBONES.names() or name.startswith("hf:"):
+        raise AnytaskError(f"{name!r} is a built-in backbone name; share the backbone under another name")
+    with _shared_lock:
+        _shared[name] = backbone
+
+
 _embedders: dict[tuple, Embedder] = {}
 _embedders_lock = threading.Lock()
 
@@ -132,5 +142,5 @@ def is_causal(backbone) -> bool:
 
 __all__ = [
     "BACKBONES", "is_causal", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
-    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "state_hash",
+    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "share_backbone", "state_hash",
 ]
