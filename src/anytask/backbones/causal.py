@@ -156,15 +156,17 @@ class CausalLM(Backbone):
         """Per-token log p(cont | prefix) for (prefix_ids, cont_ids) rows, right-padded batches,
         optionally after a shared cached context of ``past_len`` tokens. Token t of a row is
         predicted at position t-1, so every prefix needs at least one token."""
-        out: list[Tensor] = []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            if any(not p for p, _ in chunk):
-                raise AnytaskError("a continuation needs a non-empty prompt or context before it")
-            logp = self._forward_rows([p + c for p, c in chunk], past, past_len)
-            for i, (p, c) in enumerate(chunk):
+        if any(not p for p, _ in rows):
+            raise AnytaskError("a continuation needs a non-empty prompt or context before it")
+        out: list[Tensor] = [torch.empty(0)] * len(rows)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))  # less padding
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            logp = self._forward_rows([rows[i][0] + rows[i][1] for i in idx], past, past_len)
+            for j, i in enumerate(idx):
+                p, c = rows[i]
                 positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
-                out.append(logp[i, positions, torch.tensor(c, dtype=torch.long)])
+                out[i] = logp[j, positions, torch.tensor(c, dtype=torch.long)]
         return out
 
     def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
