@@ -7,7 +7,7 @@
 Every (task, seed) draws a labelled pool exactly as ``anytask bench`` does (``k_shot_indices`` with
 ``task_seed(task, pool, seed)``): ``--pool`` examples per class (8 for every task; 64 as well for the
 sentiment tasks). On the same pool and the same fixed test rows (``eval_indices``, at most ``--max-test``;
-``--max-test-many`` for tasks with more than 20 classes) it runs:
+``--max-test-many`` for tasks with more than 20 classes, which also run only ``--seeds-many`` seeds) it runs:
 
 * ``lm_prompt`` on SmolLM2 with K in ``--ks`` demonstrations drawn from the pool (balanced over
   classes, one seeded set per (task, K, seed), ``demos="fixed"``); one scoring pass gives every
@@ -110,6 +110,8 @@ def main(argv=None) -> None:
     ap.add_argument("--orders", type=int, default=5)
     ap.add_argument("--max-test", type=int, default=100)
     ap.add_argument("--max-test-many", type=int, default=40, help="test rows for tasks with more than 20 classes")
+    ap.add_argument("--seeds-many", type=int, default=None, help="seeds for tasks with more than 20 classes "
+                    "(default: --seeds)")
     ap.add_argument("--max-chars", type=int, default=600)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
@@ -152,8 +154,10 @@ def main(argv=None) -> None:
             train, test = load_dataset(name, data_root=args.data_root)
             n_classes = len(set(map(str, train.y)))
             test = test.subset(eval_indices(name, len(test), args.max_test_many if n_classes > 20 else args.max_test))
-            data[name] = (train, [cut(t, args.max_chars) for t in test.X], np.asarray(test.y))
-        train, test_X, test_y = data[name]
+            data[name] = (train, [cut(t, args.max_chars) for t in test.X], np.asarray(test.y), n_classes)
+        train, test_X, test_y, n_classes = data[name]
+        if n_classes > 20 and args.seeds_many is not None and seed >= args.seeds_many:
+            continue
         idx = k_shot_indices(train.y, pool, task_seed(name, pool, seed))
         texts, y = [train.X[i] for i in idx], np.asarray(train.y)[idx].astype(str)
         base = {"task": name, "pool": pool, "seed": seed, "n_train": len(y), "n_test": len(test_y)}
