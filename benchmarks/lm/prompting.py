@@ -104,6 +104,9 @@ def main(argv=None) -> None:
     ap.add_argument("--data-root", default="../shared/data/text")
     ap.add_argument("--tasks", default=None)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", default=None, help="comma-separated seeds instead of 0..--seeds-1 (to split a "
+                                                       "run over processes; merge the files with --merge)")
+    ap.add_argument("--merge", default=None, help="comma-separated result files to merge into --out, then exit")
     ap.add_argument("--ks", default="0,1,4,8,16")
     ap.add_argument("--pools", default="8,64", help="examples per class; 64 only on the sentiment tasks")
     ap.add_argument("--order-k", type=int, default=8)
@@ -127,8 +130,14 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    tasks = args.tasks.split(",") if args.tasks else list_tasks(args.data_root)
     out = Path(args.out)
+    if args.merge:  # one file from the parts of a split run: every row, every command
+        parts = [json.loads(Path(f).read_text()) for f in args.merge.split(",")]
+        merged = {**parts[0], "command": "\n".join(p["command"] for p in parts), "parts": [p["args"] for p in parts],
+                  "rows": [row for p in parts for row in p["rows"]]}
+        write_file_atomic(out, (json.dumps(merged, indent=1) + "\n").encode())
+        return
+    tasks = args.tasks.split(",") if args.tasks else list_tasks(args.data_root)
     result = {"command": "python " + " ".join(["benchmarks/lm/prompting.py", *(argv or sys.argv[1:])]),
               "args": vars(args), "torch_threads": torch.get_num_threads(), "rows": []}
     if args.resume and out.is_file():
@@ -146,7 +155,8 @@ def main(argv=None) -> None:
         save()
 
     ks = [int(v) for v in args.ks.split(",")]
-    jobs = [(seed, pool, name) for seed in range(args.seeds) for pool in map(int, args.pools.split(","))
+    seeds = [int(v) for v in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    jobs = [(seed, pool, name) for seed in seeds for pool in map(int, args.pools.split(","))
             for name in tasks if pool <= 8 or name in SENTIMENT]
     data = {}
     for seed, pool, name in jobs:
