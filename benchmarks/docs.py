@@ -231,6 +231,70 @@ def serve_load(r: dict) -> str:
 
 # -- the pages --------------------------------------------------------------------------------------
 
+def lm_prompting(r: dict) -> str:
+    from lm.prompting_summary import render
+
+    return render(r).strip()
+
+
+def lm_hso_beam(r: dict) -> str:
+    sel = r["lr_selection"]
+    out = ["HSO learning rate chosen on imdb *training* review halves (mean change of next-segment NLL per rate: "
+           + ", ".join(f"{lr}: {d:+.4f}" for lr, d in sel["delta_nll"].items()) + f"; chosen {sel['chosen']}).", ""]
+    lm = r["lm"]
+    out += [table(["held-out text (imdb test review halves)", "pairs", "NLL/token, plain cache", "NLL/token, after HSO",
+                   "pairs improved"],
+                  [["second half given the first", lm["n"], f"{lm['nll']:.4f}", f"{lm['nll_hso']:.4f}",
+                    f"{lm['improved']} of {lm['n']}"]]), ""]
+    rows, by_task = [], {}
+    for row in r["few_shot"]:
+        by_task.setdefault(row["task"], []).append(row)
+    for task, rs in by_task.items():
+        a0, a3 = [x["acc_hso0"] for x in rs], [x["acc_hso3"] for x in rs]
+        rows.append([task, len(rs), ms(sum(a0) / len(a0), _std(a0)), ms(sum(a3) / len(a3), _std(a3)),
+                     f"{sum(a3) / len(a3) - sum(a0) / len(a0):+.3f}",
+                     f"{sum(x['seconds_hso0'] for x in rs) / len(rs):.1f} / {sum(x['seconds_hso3'] for x in rs) / len(rs):.1f}"])
+    out += [f"Few-shot, K = {r['args']['k']} demonstrations from 8 per class, contextual calibration, with and without "
+            "3 HSO steps on the prompt (mean ± std over seeds):", "",
+            table(["task", "seeds", "accuracy, plain", "accuracy, HSO", "HSO minus plain", "seconds plain / HSO"], rows), ""]
+    d = r["decoding"]
+    out += [f"Decoding {len(d['plain']['outputs'])} SST-2 reviews as \"Review: ...\\nOne-sentence summary:\" "
+            "(beam 4, ≤ 24 new tokens):", "",
+            table(["search", "degenerate (empty or repeated 3-gram)", "empty", "mean log p", "mean tokens"],
+                  [[m, f"{v['degenerate_share']:.2f}", f"{v['empty_share']:.2f}", f"{v['mean_logp']:.2f}",
+                    f"{v['mean_tokens']:.1f}"] for m, v in d.items()]), "",
+            "First outputs, plain / conditional:", ""]
+    for a, b in list(zip(d["plain"]["outputs"], d["conditional"]["outputs"]))[:4]:
+        out.append(f"- `{a['text'].strip()[:90]!r}` / `{b['text'].strip()[:90]!r}`")
+    return "\n".join(out)
+
+
+def _std(values: list[float]) -> float:
+    m = sum(values) / len(values)
+    return (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
+
+
+def lm_mtf(r: dict) -> str:
+    models = ["base", "base+instr", "mtf", "mtf+instr"]
+    cell = {}
+    for row in r["rows"]:
+        cell.setdefault((row["model"], row["task"]), []).append(row["accuracy"])
+    rows = []
+    for task in r["held_out"]:
+        rows.append([task, *[ms(sum(v) / len(v), _std(v)) if (v := cell.get((m, task))) else "—" for m in models]])
+    means = []
+    for m in models:
+        per_task = [sum(v) / len(v) for t in r["held_out"] if (v := cell.get((m, t)))]
+        means.append(f"**{sum(per_task) / len(per_task):.3f}**" if per_task else "—")
+    rows.append(["**mean**", *means])
+    out = [f"Zero-shot rank classification on held-out clusters (mean ± std over seeds; `base` rows do not depend on "
+           f"the seed). Trained on {', '.join(r['seen'])}.", "", table(["held-out task", *models], rows), ""]
+    tr = r["training"]
+    out.append("LoRA training: " + "; ".join(f"{t['model']} seed {t['seed']}: loss {t['loss_first5']:.2f} → "
+                                             f"{t['loss_last5']:.2f} in {t['seconds']:.0f} s" for t in tr) + ".")
+    return "\n".join(out)
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -286,6 +350,12 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 "continual/text_pruned.png"),
         Section("Split-MNIST", ("continual/split_mnist.json",), stream_table, "continual/split_mnist.png"),
         Section("Permuted-MNIST", ("continual/permuted_mnist.json",), stream_table, "continual/permuted_mnist.png"),
+    ]),
+    "lm": ("Causal language models: few-shot prompting, calibration, HSO, conditional beam search, MTF", [
+        Section("Few-shot prompting of SmolLM2 against probes on the same examples", ("lm/prompting.json",),
+                lm_prompting, "lm/prompting.png"),
+        Section("Hidden-state optimisation and conditional beam search", ("lm/hso_beam.json",), lm_hso_beam),
+        Section("Multitask prompted fine-tuning (LoRA), zero-shot on held-out clusters", ("lm/mtf.json",), lm_mtf),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

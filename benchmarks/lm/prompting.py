@@ -133,8 +133,14 @@ def main(argv=None) -> None:
     out = Path(args.out)
     if args.merge:  # one file from the parts of a split run: every row, every command
         parts = [json.loads(Path(f).read_text()) for f in args.merge.split(",")]
+        rows, seen = [], set()
+        for row in (row for p in parts for row in p["rows"]):  # a row two parts both ran is kept once (the first)
+            key = (row["task"], row["pool"], row["seed"], row["method"], row.get("k"), row.get("order"))
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
         merged = {**parts[0], "command": "\n".join(p["command"] for p in parts), "parts": [p["args"] for p in parts],
-                  "rows": [row for p in parts for row in p["rows"]]}
+                  "rows": rows}
         write_file_atomic(out, (json.dumps(merged, indent=1) + "\n").encode())
         return
     tasks = args.tasks.split(",") if args.tasks else list_tasks(args.data_root)
