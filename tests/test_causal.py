@@ -127,9 +127,10 @@ def test_missing_smollm2_says_what_to_install(monkeypatch):
 
 
 def test_smollm2_answers_and_is_identified_by_its_gguf(smollm2):
-    from anytask.backbones.causal import _file_sha256, smollm2_gguf
+    from anytask.backbones.causal import smollm2_gguf
+    from anytask.core.io import file_sha256
 
-    assert smollm2.config.dim == 576 and smollm2.source_hash == _file_sha256(smollm2_gguf())
+    assert smollm2.config.dim == 576 and smollm2.source_hash == file_sha256(smollm2_gguf())
     assert f"src={smollm2.source_hash[:20]}" in smollm2.identity
     context = "Review: a wonderful film\nSentiment: positive\n\nReview: dull and boring\nSentiment: negative\n\n"
     sums, _ = smollm2.score_choices(context, ["Review: I loved every minute\nSentiment:",

@@ -112,7 +112,7 @@ def test_damaged_tensors_are_clear_errors(tmp_path, blobs, damage):
     else:
         save_file(tensors, str(weights))
     config = json.loads((folder / "config.json").read_text())
-    config["weights_sha256"] = io._sha256(weights)  # a consistent checksum: the content itself is wrong
+    config["weights_sha256"] = io.file_sha256(weights)  # a consistent checksum: the content itself is wrong
     config["config_sha256"] = io.config_digest(config)
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(AnytaskError, match="corrupted saved"):

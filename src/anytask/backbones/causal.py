@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import importlib.util
 import inspect
 import json
@@ -48,6 +47,7 @@ from torch import Tensor
 
 from anytask.backbones.base import Backbone, BackboneConfig
 from anytask.core.errors import AnytaskError
+from anytask.core.io import file_sha256
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_REFERENCE = "SmolLM2-135M-Instruct; Allal et al. 2025, https://arxiv.org/abs/2502.02737"
@@ -322,14 +322,6 @@ class CausalLM(Backbone):
 
 
 # -- loaders --------------------------------------------------------------------------------
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _require(module: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise AnytaskError(f"causal LMs need the package {module!r}: {LM_INSTALL}")
@@ -362,7 +354,7 @@ def smollm2(*, cache_dir: str | os.PathLike | None = None, pooling: str = "mean"
     from anytask.backbones.cache import default_cache_dir
 
     gguf = smollm2_gguf()
-    sha = _file_sha256(gguf)
+    sha = file_sha256(gguf)
     folder = Path(cache_dir or default_cache_dir()) / "lm" / f"smollm2-{sha[:16]}"
     if not (folder / "done.json").is_file():
         _require("gguf")

@@ -31,7 +31,8 @@ WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 2  # 2: config_sha256 covers config.json itself (format 1 folders still load)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -124,7 +125,7 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             "class": f"{type(obj).__module__}:{type(obj).__qualname__}",
             "params": params,
             "extra": extra,
-            "weights_sha256": _sha256(weights),
+            "weights_sha256": file_sha256(weights),
         }
         try:
             config["config_sha256"] = config_digest(config)
@@ -185,7 +186,7 @@ def load(path: str | os.PathLike) -> Any:
     weights = path / WEIGHTS
     if not weights.is_file():
         raise AnytaskError(f"corrupted saved model: {weights} is missing; save it again")
-    if _sha256(weights) != config["weights_sha256"]:
+    if file_sha256(weights) != config["weights_sha256"]:
         raise AnytaskError(
             f"corrupted saved model: {weights} does not match the checksum in {path / CONFIG} "
             "(truncated or modified); save the model again"
