@@ -50,7 +50,7 @@ def test_loss_is_on_targets_only_and_normalised_per_target(tiny_lm):
         copy.target_loss([(p, [])])
 
 
-def test_mtf_trains_a_copy_and_the_merged_copy_serves_zero_shot(tiny_lm):
+def test_mtf_trains_a_copy_and_the_merged_copy_serves_zero_shot(tiny_lm, tmp_path):
     before = state_hash(tiny_lm)
     texts = ["good film", "bad film", "great fun", "awful mess"] * 3
     labels = ["positive", "negative", "positive", "negative"] * 3
@@ -59,6 +59,10 @@ def test_mtf_trains_a_copy_and_the_merged_copy_serves_zero_shot(tiny_lm):
     copy, losses = multitask_finetune(tiny_lm, rows, steps=30, batch_size=4, lr=1e-2)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert state_hash(tiny_lm) == before  # the shared backbone never changes
+    folder = copy.save_adapter(tmp_path / "adapter")
+    assert (folder / "adapter_config.json").is_file() and not list(tmp_path.glob("adapter.*"))  # no temp left
+    with pytest.raises(AnytaskError, match="already exists"):
+        copy.save_adapter(folder)
     merged = copy.merged("tiny-causal+mtf-test")
     share_backbone("tiny-causal+mtf-test", merged)
     head = LMPromptHead(backbone="tiny-causal+mtf-test", k=0, template=template("sst2", ()), calibration=None)

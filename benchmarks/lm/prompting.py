@@ -122,7 +122,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
 
-    from anytask.backbones import get_backbone, get_embedder
+    from anytask.backbones import get_embedder
     from anytask.data.sources import list_tasks
     from anytask.methods.heads import create_head_for
     from anytask.methods.lm import LMPromptHead
@@ -149,7 +149,6 @@ def main(argv=None) -> None:
     if args.resume and out.is_file():
         result["rows"] = json.loads(out.read_text())["rows"]
     done = {(r["task"], r["pool"], r["seed"], r["method"], r.get("k"), r.get("order")) for r in result["rows"]}
-    lm = get_backbone("smollm2")
     minilm, lm_states = get_embedder("minilm"), get_embedder("smollm2")
 
     def save():
@@ -208,7 +207,6 @@ def main(argv=None) -> None:
             proba = head.predict_proba(embedder.embed(test_X))
             emit({**base, "method": method, "k": None, "order": None,
                   "accuracy": accuracy(proba, head.classes_, test_y), "seconds": round(time.perf_counter() - start, 2)})
-    del lm
     save()
 
 

