@@ -72,6 +72,26 @@ def test_per_example_demos_never_include_the_item_and_are_seeded(tiny_lm):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_similar_selection_takes_each_texts_nearest_labelled_texts_nearest_last(tiny_lm, tiny):
+    head = LMPromptHead(backbone="tiny-causal", k=3, demos="per_example", selection="similar", retriever="tiny")
+    head.fit(TEXTS, LABELS)
+    queries = ["good fine item 2", "a new bad poor text"]
+    nearest = head._nearest(queries)
+    pool = tiny.embed(TEXTS).numpy()
+    pool /= np.linalg.norm(pool, axis=1, keepdims=True)
+    for q, picked in zip(queries, nearest):
+        v = tiny.embed([q]).numpy()[0]
+        sims = pool @ (v / np.linalg.norm(v))
+        allowed = [j for j in np.argsort(-sims, kind="stable") if TEXTS[j] != q]
+        assert list(picked) == [int(j) for j in reversed(allowed[:3])]  # the 3 nearest, the nearest last
+        assert q not in [TEXTS[j] for j in picked]  # a labelled text is never its own demonstration
+    proba = head.predict_proba(queries)
+    assert proba.shape == (2, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(head.predict_proba(queries[1:]), proba[1:], atol=1e-5)  # batch-independent
+    with pytest.raises(AnytaskError, match="demos='per_example'"):
+        LMPromptHead(backbone="tiny-causal", selection="similar").fit(TEXTS, LABELS)
+
+
 def test_order_reshuffles_the_same_demonstrations(tiny_lm):
     a = LMPromptHead(backbone="tiny-causal", k=6, seed=1).fit(TEXTS, LABELS)
     b = LMPromptHead(backbone="tiny-causal", k=6, seed=1, order=5).fit(TEXTS, LABELS)

@@ -30,7 +30,10 @@ Demonstrations: ``demos="fixed"`` draws one seeded set at ``fit`` and prompts ev
 ``demos="per_example"`` draws a fresh set for each text (GPT-3's protocol), seeded by the text
 itself so a text gets the same answer in any batch, and never uses the text as its own
 demonstration. ``selection="balanced"`` spreads the ``k`` demonstrations evenly over classes,
-``"random"`` draws them uniformly; ``order`` (an int) re-shuffles a fixed set's order (the
+``"random"`` draws them uniformly, ``"similar"`` (with ``demos="per_example"``) takes the ``k`` labelled
+texts nearest to the text in the ``retriever`` encoder's embedding space (KATE: Liu et al. 2022, What
+Makes Good In-Context Examples for GPT-3?, https://arxiv.org/abs/2101.06804), the nearest one last,
+next to the text; ``order`` (an int) re-shuffles a fixed set's order (the
 benchmark's spread over orders). Demonstration texts longer than ``max_demo_chars`` are cut at a
 word boundary; when the prompt would not fit the context window, demonstrations are dropped,
 first ones first, never the text being classified (a text too long on its own is an error).
@@ -103,7 +106,7 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
                  scoring: str = "sum", calibration: str | None = "contextual",
                  content_free: tuple = CONTENT_FREE, demos: str = "fixed", selection: str = "balanced",
                  order: int | None = None, max_demo_chars: int | None = 300, hso_steps: int = 0,
-                 hso_lr: float = 1e-2, batch_size: int = 16, seed: int = 0) -> None:
+                 hso_lr: float = 1e-2, batch_size: int = 16, seed: int = 0, retriever: str = "minilm") -> None:
         self.backbone = backbone
         self.k = k
         self.template = template
@@ -121,6 +124,7 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         self.hso_lr = hso_lr
         self.batch_size = batch_size
         self.seed = seed
+        self.retriever = retriever
 
     # -- checks -----------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -135,8 +139,11 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
             raise AnytaskError(f"calibration={self.calibration!r}: use 'contextual', 'fitted' or None")
         if self.demos not in ("fixed", "per_example"):
             raise AnytaskError(f"demos={self.demos!r}: use 'fixed' (one seeded set) or 'per_example' (GPT-3)")
-        if self.selection not in ("balanced", "random"):
-            raise AnytaskError(f"selection={self.selection!r}: use 'balanced' or 'random'")
+        if self.selection not in ("balanced", "random", "similar"):
+            raise AnytaskError(f"selection={self.selection!r}: use 'balanced', 'random' or 'similar'")
+        if self.selection == "similar" and self.demos != "per_example":
+            raise AnytaskError("selection='similar' picks each text's own nearest demonstrations: use it with "
+                               "demos='per_example'")
         if not isinstance(self.hso_steps, (int, np.integer)) or isinstance(self.hso_steps, bool) or self.hso_steps < 0:
             raise AnytaskError(f"hso_steps={self.hso_steps!r}: pass an integer >= 0")
         if self.hso_steps and self.demos != "fixed":
@@ -219,7 +226,11 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
             dropped += 1
 
     # -- fit --------------------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, *, raw_scores: dict | None = None):
+        """Keep the labelled texts as demonstrations (and fit the calibration map when asked).
+        ``raw_scores``: the ``raw_scores`` of the labelled texts outside the prompt (all of ``X`` when
+        ``k = 0``), already computed by a head of the same backbone, template and verbalizers; the fitted
+        calibration reuses them instead of scoring those texts again (``auto`` does this)."""
         self._check_params()
         texts = check_raw_texts(X, "the lm_prompt head")
         classes, y_idx = check_text_labels(texts, y)
@@ -248,16 +259,20 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
                 warnings.warn("calibration='fitted' needs labelled texts of at least 2 classes outside the prompt; "
                               "using contextual calibration", stacklevel=2)
             else:
-                self.calibrator_ = self._fit_calibrator([self.texts_[i] for i in held], self.y_[held])
+                if raw_scores is not None and len(raw_scores["sums"]) != len(held):
+                    raise AnytaskError(f"raw_scores has {len(raw_scores['sums'])} rows but {len(held)} labelled "
+                                       "texts are outside the prompt; pass the raw_scores of exactly those texts")
+                raw = raw_scores if raw_scores is not None else self.raw_scores([self.texts_[i] for i in held])
+                self.calibrator_ = self._fit_calibrator(raw, self.y_[held])
         return self
 
     def _fits_calibration(self) -> bool:
         return self.calibration == "fitted" and self.demos == "fixed"
 
-    def _fit_calibrator(self, texts: list[str], y: np.ndarray) -> tuple[Tensor, Tensor]:
+    def _fit_calibrator(self, raw: dict, y: np.ndarray) -> tuple[Tensor, Tensor]:
         from sklearn.linear_model import LogisticRegression
 
-        features = self._normalised(self.raw_scores(texts), cf=False)
+        features = self._normalised(raw, cf=False)
         model = LogisticRegression(C=1.0, max_iter=1000).fit(features.numpy(), y)
         coef = np.zeros((len(self.classes_), len(self.classes_)))
         bias = np.zeros(len(self.classes_))
@@ -291,9 +306,12 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         sums = torch.empty(n, len(self.classes_))
         cf_sums = torch.empty(n, len(cf), len(self.classes_))
         groups: dict[tuple[int, ...], list[int]] = {}
+        nearest = self._nearest(texts) if self.selection == "similar" and self.k else None
         for i, t in enumerate(texts):
             if self.demos == "fixed":
                 key = tuple(self.demo_idx_)
+            elif nearest is not None:
+                key = nearest[i]
             else:
                 rng = np.random.default_rng([int(self.seed), zlib.crc32(t.encode())])
                 key = tuple(self._demo_indices(rng, exclude=t))
@@ -326,6 +344,22 @@ class LMPromptHead(ClassifierMixin, BaseEstimator):
         n_tok = torch.tensor([len(lm.encode(v)) for v in self.verbalizers_])
         return {"sums": sums, "content_free": cf_sums, "n_tokens": n_tok, "n_bytes": n_bytes,
                 "unconditional": self.unconditional_[0]}
+
+    def _nearest(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """Each text's ``k`` most similar labelled texts (cosine of the retriever's embeddings), the most
+        similar last; a labelled text equal to the text itself is never its own demonstration."""
+        from anytask.backbones import get_embedder
+
+        embed = get_embedder(self.retriever).embed
+        pool, queries = embed(self.texts_), embed(texts)
+        pool = pool / np.linalg.norm(pool, axis=1, keepdims=True).clip(1e-12)
+        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True).clip(1e-12)
+        sims = queries @ pool.T
+        out = []
+        for i, t in enumerate(texts):
+            ranked = [j for j in np.argsort(-sims[i], kind="stable") if self.texts_[j] != t][: int(self.k)]
+            out.append(tuple(int(j) for j in reversed(ranked)))
+        return out
 
     def _normalised(self, r: dict, cf: bool) -> Tensor:
         scores = choice_scores(r["sums"], r["n_tokens"], r["n_bytes"], r["unconditional"], self.scoring)
