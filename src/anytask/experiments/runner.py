@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
-from anytask.methods.heads import HEADS, create_head_for
+from anytask.methods.heads import HEADS, create_head_for, reads_texts
 
 BASELINE = "linear_probe"
 
@@ -67,7 +67,7 @@ def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbo
                         bar.update()
                         continue
                     X_fit, X_eval = X, task.X_test
-                    if HEADS.caps(name).input == "texts":  # heads that run the backbone on raw texts
+                    if reads_texts(name, head.get_params(deep=False)):  # heads that run a backbone on raw texts
                         X_fit, X_eval = [task.texts_train[i] for i in idx], list(task.texts_test)
                     t0 = time.perf_counter()
                     head.fit(X_fit, y)

@@ -16,7 +16,7 @@ import numpy as np
 
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_input_texts
-from anytask.methods.heads import DEFAULT_HEAD, HEADS, create_head_for
+from anytask.methods.heads import DEFAULT_HEAD, HEADS, create_head_for, reads_texts
 from anytask.apps.serve.batching import DynamicBatcher
 from anytask.apps.serve.store import TaskInfo, TaskStore
 
@@ -90,15 +90,15 @@ class TaskService:
             raise AnytaskError(f"the server holds its limit of {self.limits.max_tasks} tasks; delete one first")
         if await asyncio.to_thread(self._exists, name):
             raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
-        X = await self._inputs(head, texts) if texts else None
+        X = await self._inputs(head, params, texts) if texts else None
         model = await asyncio.to_thread(self._fit, head, params, X, labels)
         return await asyncio.to_thread(functools.partial(self.store.create, max_tasks=self.limits.max_tasks),
                                        name, head, params, self.backbone, model, texts, labels)
 
-    async def _inputs(self, head: str, texts: list[str]):
+    async def _inputs(self, head: str, params: dict | None, texts: list[str]):
         """What a head reads: the shared encoder's embeddings, or the raw texts for heads that run their own
-        (tuned) copy of the backbone, such as contrastive and prompt_tuning."""
-        return list(texts) if HEADS.caps(head).input == "texts" else await self.batcher.embed(texts)
+        (tuned) copy of a backbone, such as contrastive, prompt_tuning, lm_prompt or auto with an lm."""
+        return list(texts) if reads_texts(head, params) else await self.batcher.embed(texts)
 
     def _exists(self, name: str) -> bool:
         try:
@@ -121,7 +121,7 @@ class TaskService:
         self.check_texts(texts, limit=self.limits.max_examples, what="examples")
         info = await asyncio.to_thread(self.store.get, name)
         old_texts, old_labels = await asyncio.to_thread(self.store.examples, name)
-        X = await self._inputs(info.head, old_texts + list(texts))  # old ones come from the cache
+        X = await self._inputs(info.head, info.head_params, old_texts + list(texts))  # old ones come from the cache
         model = await asyncio.to_thread(self._fit, info.head, info.head_params, X, old_labels + list(labels))
         return await asyncio.to_thread(self.store.replace_head, info, model, texts, labels)
 
@@ -160,7 +160,7 @@ class TaskService:
             raise AnytaskError(f"this answer would hold {n_probabilities:,} probabilities; the limit is "
                                f"{self.limits.max_probabilities:,}: ask for top_k (e.g. 5), or send fewer texts or tasks")
         heads = await asyncio.to_thread(lambda: [self._head(info) for info in infos])  # disk reads off the loop
-        on_texts = [HEADS.caps(info.head).input == "texts" for info in infos]
+        on_texts = [reads_texts(info.head, info.head_params) for info in infos]
         X = await self.batcher.embed(texts) if not all(on_texts) else None  # one pass shared by the feature heads
         inputs = [list(texts) if t else X for t in on_texts]
         return await asyncio.to_thread(self._answer, infos, heads, inputs, top_k)  # large heads take a while

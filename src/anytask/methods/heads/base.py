@@ -115,6 +115,10 @@ class BaseHead(ClassifierMixin, BaseEstimator):
     def _load_extra(self, extra: dict, tensors: dict[str, Tensor]) -> None:
         """Restore fitted state saved in the config's ``extra`` (heads made of other heads); default: none."""
 
+    def _probe_logits(self) -> Tensor:
+        """Scores of one zero row, run once on loading to catch tensors of the wrong shape."""
+        return self._logits(torch.zeros(1, self.n_features_in_))
+
     # -- persistence (anytask.core.io) -------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
         check_is_fitted(self, "classes_")
@@ -138,7 +142,7 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         if bad:
             raise AnytaskError(f"corrupted saved {cls.__name__}: tensor(s) {bad[:3]} hold NaN or inf")
         try:  # one zero row through the head: wrong shapes fail here, with a clear message, not at predict
-            probe = head._logits(torch.zeros(1, head.n_features_in_))
+            probe = head._probe_logits()
         except Exception as e:
             raise AnytaskError(f"corrupted saved {cls.__name__}: its tensors do not fit {head.n_features_in_} features "
                                f"and {len(head.classes_)} classes ({type(e).__name__})") from None
