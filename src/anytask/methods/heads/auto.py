@@ -99,7 +99,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
                 "Guo et al. 2017, https://arxiv.org/abs/1706.04599",
                 summary="the default: the probe and the in-context module given the label names, blended, unless "
                         "cross-validation on the labelled examples clearly prefers another fast head; calibrated; "
-                        "records its choice",
+                        "records its choice; lm='smollm2' adds a causal LM prompted zero-shot as candidates",
                 output="classes", saveable=True, needs_backbone=True, label_names=True, embeds_text=True)
 class AutoHead(BaseHead):
     """Cross-validated choice among fast heads and label-name blends over frozen features."""
