@@ -158,6 +158,9 @@ def test_the_text_classifier_hands_auto_with_an_lm_the_raw_texts(tiny_lm):
     assert reads_texts("auto", {"lm": "tiny-causal"}) and not reads_texts("auto") and reads_texts("lm_prompt")
     clf = TextClassifier(backbone="tiny", head_params={"lm": "tiny-causal", "lm_margin": -1.0}).fit(TEXTS, LABELS)
     assert "lm" in clf.head_.report_["cv"] and clf.predict(TEXTS[:3]).shape == (3,)
+    assert clf.head_.use_cache  # the classifier's cache setting reaches the head that embeds the texts itself
+    uncached = TextClassifier(backbone="tiny", use_cache=False, head_params={"lm": "tiny-causal"}).fit(TEXTS, LABELS)
+    assert uncached.head_.use_cache is False
 
 
 def test_the_cli_fits_and_predicts_with_an_lm(tiny_lm, tmp_path, capsys):

@@ -50,7 +50,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _make_head(self):
         from anytask.methods.heads import create_head_for
 
-        return create_head_for(self.head, self.backbone, self.cache_dir, **(self.head_params or {}))
+        from anytask.methods.heads import HEADS
+
+        params = dict(self.head_params or {})
+        if "use_cache" in HEADS.get(self.head)().get_params(deep=False):  # heads that embed raw texts themselves
+            params.setdefault("use_cache", self.use_cache)
+        return create_head_for(self.head, self.backbone, self.cache_dir, **params)
 
     def fit(self, X, y):
         if X is None or (not isinstance(X, str) and hasattr(X, "__len__") and len(X) == 0):

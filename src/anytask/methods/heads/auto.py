@@ -28,7 +28,7 @@ what is left of ``time_budget``. They join the choice under the same rule (the d
 more accurate by ``lm_margin``), and every prediction then runs the LM (0.2-1.6 s per text on one CPU
 core for SmolLM2 on the shared tasks, against microseconds for the probe; ``report_["lm_seconds_per_text"]``). ``lm_params`` go to
 ``lm_prompt`` (``template``, ``verbalizers``, ``scoring``...); the verbalizers default to the label names
-or ``descriptions``.
+or ``descriptions``. With raw texts, ``use_cache=False`` embeds them without the embedding cache.
 
 Fallbacks, each recorded in ``report_["reason"]``: a class with a single example leaves nothing to
 hold out, so no cross-validation is possible: the default is fitted as is (the plain probe when the
@@ -73,8 +73,8 @@ DEFAULT_WITH_NAMES, DEFAULT_WITHOUT_NAMES = "linear_probe+icl+names", "linear_pr
 SWITCH_MARGIN = 0.25
 # With ``lm``: the LM prompted zero-shot (contextual calibration), with a fitted calibration map, and the
 # default blend times the latter. LM_MARGIN was chosen on held-out rows of the shared tasks' *training* splits
-# (benchmarks/lm/auto_lm_validation.json: 64 draws, k = 4-16, label names as the LM's answers): smaller
-# margins, or the blend times the LM as the default, lost 0.7-4.6 points there, because the LM's accuracy on
+# (benchmarks/lm/auto_lm_validation.json: 66 draws, k = 4-16, label names as the LM's answers): smaller
+# margins, or the blend times the LM as the default, lost 0.7-4.5 points there, because the LM's accuracy on
 # a few labelled texts says little about its accuracy on the rest.
 LM_CANDIDATES = ("lm", "lm+fitted", "default+lm+fitted")
 LM_MARGIN = 0.25
@@ -112,14 +112,15 @@ class AutoHead(BaseHead):
                               "folds": [Interval(Integral, 2, None, closed="left")], "descriptions": [dict, None],
                               "backbone": [str], "cache_dir": [str, None], "seed": [Integral],
                               "switch_margin": [Interval(Real, 0, None, closed="left")],
-                              "lm": [str, None], "lm_params": [dict, None],
+                              "lm": [str, None], "lm_params": [dict, None], "use_cache": ["boolean"],
                               "lm_margin": [Interval(Real, None, None, closed="neither")]}
 
     def __init__(self, *, candidates: list | tuple | None = None, time_budget: float = 30.0, folds: int = 5,
                  switch_margin: float = SWITCH_MARGIN, descriptions: dict | None = None, backbone: str = "minilm",
                  cache_dir: str | None = None, seed: int = 0, lm: str | None = None, lm_params: dict | None = None,
-                 lm_margin: float = LM_MARGIN) -> None:
+                 lm_margin: float = LM_MARGIN, use_cache: bool = True) -> None:
         self.candidates = candidates
+        self.use_cache = use_cache
         self.lm = lm
         self.lm_params = lm_params
         self.lm_margin = lm_margin
@@ -144,7 +145,7 @@ class AutoHead(BaseHead):
         texts = check_raw_texts(X, "auto with an lm")
         from anytask.backbones import get_embedder
 
-        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir)
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
         self._texts = texts  # read by _fit, for the LM candidates
         try:
             super().fit(embedder.embed(texts), y)
@@ -164,7 +165,7 @@ class AutoHead(BaseHead):
     def _features(self, texts: list[str]) -> np.ndarray:
         from anytask.backbones import get_embedder
 
-        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir)
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
         expected = getattr(self, "backbone_identity_", None)
         if expected is not None and embedder.backbone.identity != expected:
             raise AnytaskError(f"this auto head was fitted on features of {expected}, but {self.backbone!r} now "
