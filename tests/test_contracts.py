@@ -152,6 +152,23 @@ def _merge(entry, request):
     assert torch.equal(zero["w"], base["w"]) and zero["w"].dtype == base["w"].dtype
 
 
+@check("index")
+def _index(entry, request):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6)).astype(np.float32)
+    index = entry.obj().fit(X, [f"d{i}" for i in range(60)])
+    scores, ids = index.search(X[:5], k=3)
+    assert scores.shape == ids.shape == (5, 3) and (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    assert ids[:, 0].tolist() == [f"d{i}" for i in range(5)]  # every vector finds itself first
+    index.add(-X[:2], ["n0", "n1"]).remove(["d0"])
+    assert len(index) == 61 and "d0" not in index.search(X[:1], k=61)[1][0]
+    if entry.caps.saveable:
+        folder = io.save(index, Path(request.getfixturevalue("tmp_path")) / "index")
+        loaded = io.load(folder)
+        np.testing.assert_allclose(loaded.search(X[:5], k=3)[0], index.search(X[:5], k=3)[0], atol=1e-6)
+        assert (loaded.search(X[:5], k=3)[1] == index.search(X[:5], k=3)[1]).all()
+
+
 @check("optimizer")
 def _optimizer(entry, request):
     torch.manual_seed(0)

@@ -16,8 +16,8 @@ import warnings
 from anytask import __version__
 from anytask.core.errors import AnytaskError
 
-SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "bench", "prompt", "generate", "merge", "finetune",
-               "stream", "serve", "cache", "demo")
+SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "index", "search", "bench", "prompt", "generate",
+               "merge", "finetune", "stream", "serve", "cache", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
