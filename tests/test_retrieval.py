@@ -103,6 +103,45 @@ def test_index_misuse_is_a_clear_error_and_changes_nothing(call, match):
     assert ix.ids_ == ["a", "b", "c"] and ix.vectors_.shape == (3, 4)
 
 
+# -- the approximate index (usearch) ----------------------------------------------------------------------
+
+def _clustered(n: int, n_queries: int, d: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Documents and queries drawn around the same 20 centres, as embeddings of one domain are."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(20, d))
+    X = centers[rng.integers(0, 20, n + n_queries)] + 0.5 * rng.normal(size=(n + n_queries, d))
+    return X[:n].astype(np.float32), X[n:].astype(np.float32)
+
+
+def test_hnsw_finds_what_the_exact_index_finds_and_always_answers_k():
+    from anytask.methods.retrieval.hnsw import HNSWIndex
+
+    X, Q = _clustered(3000, 50)
+    exact, approx = ExactIndex().fit(X), HNSWIndex().fit(X)
+    _, want = exact.search(Q, k=10)
+    scores, got = approx.search(Q, k=10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got.tolist(), want.tolist())])
+    assert recall >= 0.95, recall
+    assert (np.diff(scores, axis=1) <= 1e-5).all()
+    approx.remove(list(range(0, 3000, 2)))  # half the graph removed in place
+    s, ids = approx.search(Q, k=1500)  # k = everything left: the exhaustive fallback fills what the graph misses
+    assert ids.shape == (50, 1500) and all(len(set(row)) == 1500 for row in ids.tolist())
+    assert all(i % 2 == 1 for i in ids.ravel().tolist())
+
+
+def test_hnsw_without_usearch_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from anytask.methods.retrieval.hnsw import HNSWIndex
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "usearch" else real(name, *a))
+    with pytest.raises(AnytaskError, match="anytask\\[retrieval\\]"):
+        HNSWIndex().fit(np.eye(3))
+    with pytest.raises(AnytaskError, match="positive integer"):
+        HNSWIndex(connectivity=0).fit(np.eye(3))
+
+
 # -- TextIndex and the commands ---------------------------------------------------------------------------
 
 CORPUS = ["the nurse works in a hospital", "the chef cooks in a restaurant", "the pilot flies a plane",
@@ -147,3 +186,9 @@ def test_index_and_search_commands(tiny, tmp_path, capsys):
     assert main(["index", "remove", "--index", str(out), "--id", "nope"]) == 2
     assert len(io.load(out)) == 5
     assert main(["search", "--index", str(out), "--query", "x", "-k", "9"]) == 2  # more than the index holds
+    approx = tmp_path / "ix-hnsw"
+    assert main(["index", "build", "--backbone", "tiny", "--index", "hnsw", "--corpus", str(corpus), "--id-column",
+                 "id", "--out", str(approx)]) == 0
+    capsys.readouterr()
+    assert main(["search", "--index", str(approx), "--query", "the pilot flies a plane", "-k", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["hits"][0]["id"] == "d2"

@@ -3,6 +3,7 @@ ranking metrics (``metrics``). One file per index, one import line here."""
 
 from anytask.methods.retrieval.base import INDEXES, BaseIndex, check_ids, unit_rows
 from anytask.methods.retrieval import exact  # noqa: E402,F401
+from anytask.methods.retrieval import hnsw  # noqa: E402,F401
 from anytask.methods.retrieval.exact import ExactIndex  # noqa: E402
 from anytask.methods.retrieval.metrics import METRICS, evaluate  # noqa: E402
 from anytask.methods.retrieval.text import TextIndex  # noqa: E402
