@@ -295,6 +295,118 @@ def lm_mtf(r: dict) -> str:
     return "\n".join(out)
 
 
+def lm_auto(test: dict, validation: dict) -> str:
+    """auto with SmolLM2 as a candidate: the rule chosen on training rows, then the test rows."""
+    from lm.auto_lm import RULES, replay, rule_name
+
+    def mean(v):
+        return sum(v) / len(v)
+
+    shots = sorted({r["k"] for r in validation["rows"]})
+    rows, best = [], None
+    for default, margin in RULES:
+        cells, total = [], []
+        for k in shots:
+            draws = [r for r in validation["rows"] if r["k"] == k]
+            picks = [replay(r, default, margin) for r in draws]
+            accs = [r["held"][c] for r, c in zip(draws, picks)]
+            total += accs
+            cells.append(f"{mean(accs):.3f} ({sum('lm' in c for c in picks)}/{len(picks)})")
+        rows.append([rule_name(default, margin), *cells, f"{mean(total):.3f}"])
+        best = max(best or (rows[-1], mean(total)), (rows[-1], mean(total)), key=lambda t: t[1])
+    best[0][0] = f"**{best[0][0]}**"
+    n_tasks = len({r["task"] for r in validation["rows"]})
+    out = [f"**Choosing the rule** on held-out rows of the training splits ({n_tasks} tasks, "
+           f"{len({r['seed'] for r in validation['rows']})} draws per k): mean held-out accuracy of what each rule "
+           "picks (in brackets: draws where it picked an LM candidate); the most accurate in bold.", "",
+           table(["rule", *[f"k={k}" for k in shots], "all"], rows), ""]
+    methods = ["linear_probe", "auto", "auto+lm", "auto+lm+prompt"]
+    shots = sorted({r["k"] for r in test["rows"]})
+    seeds = sorted({r["seed"] for r in test["rows"]})
+    rows = []
+    for m in methods:
+        cells = []
+        for k in shots:
+            per_seed = [mean([r["accuracy"] for r in test["rows"] if r["method"] == m and r["k"] == k and r["seed"] == s])
+                        for s in seeds if any(r["method"] == m and r["k"] == k and r["seed"] == s for r in test["rows"])]
+            cells.append(ms(mean(per_seed), _std(per_seed)) if per_seed else "—")
+        mine = [r for r in test["rows"] if r["method"] == m]
+        chosen = sum(bool(r["chosen"] and "lm" in r["chosen"]) for r in mine)
+        rows.append([f"`{m}`", *cells, f"{mean([r['fit_seconds'] for r in mine]):.1f}",
+                     f"{100 * mean([r['predict_seconds'] / r['n_test'] for r in mine]):.2f}",
+                     f"{chosen}/{len(mine)}" if "lm" in m else ""])
+    out += [f"**On the test rows** ({len({r['task'] for r in test['rows']})} tasks, seeds {seeds}): mean accuracy over "
+            "tasks ± its spread over seeds; fit and predict wall times from raw texts (one core); how often `auto` "
+            "took an LM candidate.", "",
+            table(["method", *[f"k={k}" for k in shots], "fit s", "predict s / 100 texts", "LM chosen"], rows), ""]
+    tasks = sorted({r["task"] for r in test["rows"]})
+    for variant in ("auto+lm", "auto+lm+prompt"):
+        rows = []
+        for t in tasks:
+            cells = []
+            for k in shots:
+                a = [r["accuracy"] for r in test["rows"] if r["task"] == t and r["k"] == k and r["method"] == "auto"]
+                b = [r for r in test["rows"] if r["task"] == t and r["k"] == k and r["method"] == variant]
+                cells.append(f"{mean(a):.3f} → {mean([r['accuracy'] for r in b]):.3f} "
+                             f"({sum(bool(r['chosen'] and 'lm' in r['chosen']) for r in b)}/{len(b)})" if a and b else "—")
+            rows.append([t, *cells])
+        out += ["", f"Per task, `auto` → `{variant}` (mean over seeds; in brackets: seeds where an LM candidate was "
+                "taken):", "", table(["task", *[f"k={k}" for k in shots]], rows)]
+    return "\n".join(out)
+
+
+def lm_cipher(r: dict) -> str:
+    cols = [("base", "english"), ("mtf", "english"), ("base", "cipher"), ("cpt", "cipher"), ("mtf", "cipher"),
+            ("cpt+mtf", "cipher")]
+    cell: dict = {}
+    for row in r["rows"]:
+        cell.setdefault((row["model"], row["language"], row["task"]), []).append(row["accuracy"])
+    rows = []
+    for task in r["held_out"]:
+        rows.append([task, *[ms(sum(v) / len(v), _std(v)) if (v := cell.get((m, lang, task))) else "—"
+                             for m, lang in cols]])
+    means = []
+    for m, lang in cols:
+        per_task = [sum(v) / len(v) for t in r["held_out"] if (v := cell.get((m, lang, t)))]
+        means.append(f"**{sum(per_task) / len(per_task):.3f}**" if per_task else "—")
+    rows.append(["**mean**", *means])
+    seeds = sorted({row["seed"] for row in r["rows"] if row["model"] != "base"})
+    out = [f"Zero-shot rank classification on the held-out clusters, mean ± std over seeds {seeds} (`base` does not "
+           f"depend on the seed). Inputs enciphered by a fixed letter substitution (\"the movie was great\" → "
+           f"\"{r['example']}\"); multitask fine-tuning on {', '.join(r['seen'])} in English.", "",
+           table(["held-out task", *[f"{m} ({lang})" for m, lang in cols]], rows), ""]
+    out.append("LoRA training: " + "; ".join(f"{t['model']} seed {t['seed']}: loss {t['loss_first5']:.2f} → "
+                                             f"{t['loss_last5']:.2f} in {t['seconds']:.0f} s" for t in r["training"]) + ".")
+    return "\n".join(out)
+
+
+def lm_kate(r: dict) -> str:
+    cell: dict = {}
+    for row in r["rows"]:
+        for cal in ("raw", "contextual"):
+            cell.setdefault((row["task"], row["selection"], cal), []).append(row[cal])
+    selections = ["fixed", "balanced", "similar"]
+    tasks = sorted({row["task"] for row in r["rows"]})
+    header = ["task", *[f"{s} {c}" for c in ("raw", "contextual") for s in selections]]
+    rows = []
+    for t in tasks:
+        rows.append([t, *[f"{sum(v) / len(v):.3f}" if (v := cell.get((t, s, c))) else "—"
+                          for c in ("raw", "contextual") for s in selections]])
+    means = []
+    for c in ("raw", "contextual"):
+        for s in selections:
+            per_task = [sum(v) / len(v) for t in tasks if (v := cell.get((t, s, c)))]
+            means.append(f"**{sum(per_task) / len(per_task):.3f}**" if per_task else "—")
+    rows.append(["**mean**", *means])
+    secs = {s: sum(x["seconds"] for x in r["rows"] if x["selection"] == s) / max(1, sum(x["n_test"] for x in r["rows"]
+            if x["selection"] == s)) for s in selections}
+    a = r["args"]
+    return "\n".join([f"k = {a['k']} demonstrations from a pool of {a['pool']} labelled texts per class, "
+                      f"{a['max_test']} test texts per task, mean accuracy over {a['seeds']} seeds:", "",
+                      table(header, rows), "",
+                      "Seconds per scored text: " + ", ".join(f"{s} {v:.2f}" for s, v in secs.items()) + "."])
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -356,6 +468,10 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 lm_prompting, "lm/prompting.png"),
         Section("Hidden-state optimisation and conditional beam search", ("lm/hso_beam.json",), lm_hso_beam),
         Section("Multitask prompted fine-tuning (LoRA), zero-shot on held-out clusters", ("lm/mtf.json",), lm_mtf),
+        Section("Crosslingual transfer to a ciphered language seen only in continued pre-training", ("lm/cipher.json",),
+                lm_cipher),
+        Section("Demonstrations chosen by similarity (KATE)", ("lm/kate.json",), lm_kate),
+        Section("`auto` with SmolLM2 as a candidate", ("lm/auto_lm.json", "lm/auto_lm_validation.json"), lm_auto),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
