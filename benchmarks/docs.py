@@ -407,6 +407,16 @@ def lm_kate(r: dict) -> str:
                       "Seconds per scored text: " + ", ".join(f"{s} {v:.2f}" for s, v in secs.items()) + "."])
 
 
+def retrieval_index(r: dict) -> str:
+    rows = [[f"{x['n']:,}", f"{x['n_real']:,}", f"`{x['index']}`", f"{x['build_seconds']:.1f}", f"{x['memory_mb']:.0f}",
+             f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}",
+             "baseline" if x["index"] == "exact" else (f"{x['recall_at_10']:.3f}" if x["recall_at_10"] is not None else "—")]
+            for x in r["rows"]]
+    return (f"One query at a time, {r['args']['queries']} queries after {r['args']['warmup']} untimed ones, "
+            f"{r['args']['threads']} threads; recall@10 against the exact index on the same queries.\n\n"
+            + table(["vectors", "of them real", "index", "build s", "memory MB", "p50 ms", "p99 ms", "recall@10"], rows))
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -472,6 +482,10 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 lm_cipher),
         Section("Demonstrations chosen by similarity (KATE)", ("lm/kate.json",), lm_kate),
         Section("`auto` with SmolLM2 as a candidate", ("lm/auto_lm.json", "lm/auto_lm_validation.json"), lm_auto),
+    ]),
+    "retrieval": ("Retrieval: vector indexes", [
+        Section("Exact and approximate (HNSW) indexes: build, latency, memory, recall", ("retrieval/index.json",),
+                retrieval_index),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

@@ -3,8 +3,8 @@
 Malkov & Yashunin 2018, Efficient and robust approximate nearest neighbor search using Hierarchical
 Navigable Small World graphs, https://arxiv.org/abs/1603.09320; the graph is usearch's
 (https://github.com/unum-cloud/usearch), chosen over FAISS's ``IndexHNSWFlat`` because it removes
-vectors in place (FAISS's HNSW cannot), at the same recall and latency in a first probe. Optional:
-``pip install 'anytask[retrieval]'``.
+vectors in place (FAISS's HNSW cannot). Optional: ``pip install 'anytask[retrieval]'``. Measured in
+``benchmarks/retrieval/index.py``.
 
 ``connectivity`` (M, edges per node), ``expansion_add`` (efConstruction) and ``expansion_search``
 (efSearch) trade build time and latency for recall (usearch's defaults, except efSearch 128 rather than
@@ -56,7 +56,9 @@ class HNSWIndex(BaseIndex):
 
     def _build(self, X: np.ndarray) -> None:
         self.graph_ = self._new(X.shape[1])
-        self.keys_ = np.arange(len(X), dtype=np.uint64)  # the graph's key of each position in ids_
+        # the graph's key of each position in ids_, ascending (new keys are larger, removal keeps the order),
+        # so a key's position is a binary search
+        self.keys_ = np.arange(len(X), dtype=np.uint64)
         self.graph_.add(self.keys_, X, threads=int(self.threads))
 
     def _add(self, X: np.ndarray, ids: list) -> None:
@@ -82,7 +84,6 @@ class HNSWIndex(BaseIndex):
         dist = np.asarray(found.distances, dtype=np.float32).reshape(len(Q), -1)
         # one query gives usearch's Matches (no counts), several its BatchMatches
         counts = np.asarray(getattr(found, "counts", [len(found.keys)])).reshape(len(Q))
-        position = {int(key): p for p, key in enumerate(self.keys_)}
         scores = np.empty((len(Q), k), dtype=np.float32)
         pos = np.empty((len(Q), k), dtype=np.int64)
         short = []
@@ -90,7 +91,7 @@ class HNSWIndex(BaseIndex):
             if counts[r] < k:
                 short.append(r)
                 continue
-            pos[r] = [position[int(key)] for key in keys[r, :k]]
+            pos[r] = np.searchsorted(self.keys_, keys[r, :k].astype(np.uint64))  # keys_ ascends
             scores[r] = 1.0 - dist[r, :k]
         if short:  # exhaustive over the stored vectors: always k answers
             vectors = np.asarray(self.graph_.get(self.keys_), dtype=np.float32)
