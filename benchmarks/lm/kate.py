@@ -31,7 +31,7 @@ from anytask.core.io import write_file_atomic
 from anytask.data import eval_indices, k_shot_indices, load_dataset, task_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompting import TEMPLATES, accuracy, cut, verbalizers  # noqa: E402
+from prompting import TEMPLATES, cut, prompt_rows, verbalizers  # noqa: E402
 
 TASKS = ("sst2", "rotten_tomatoes", "financial_phrasebank", "ag_news", "trec", "subj")
 SELECTIONS = {"similar": {"demos": "per_example", "selection": "similar"},
@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
 
-    from anytask.methods.lm import LMPromptHead, calibrate, choice_scores
+    from anytask.methods.lm import LMPromptHead
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,13 +76,9 @@ def main(argv=None) -> None:
                     continue
                 start = time.perf_counter()
                 head = LMPromptHead(**params, **how).fit(texts, y)
-                raw = head.raw_scores(test_X)
-                s = choice_scores(raw["sums"], raw["n_tokens"], raw["n_bytes"], raw["unconditional"], "sum")
-                cf = choice_scores(raw["content_free"], raw["n_tokens"], raw["n_bytes"], raw["unconditional"], "sum")
+                acc, _ = prompt_rows(head, test_X, test_y)  # one scoring pass: summed log-likelihood, raw and calibrated
                 row = {"task": name, "seed": seed, "selection": selection, "k": args.k, "pool": args.pool,
-                       "n_test": len(test_y),
-                       "raw": accuracy(calibrate(s, None).numpy(), head.classes_, test_y),
-                       "contextual": accuracy(calibrate(s, cf).numpy(), head.classes_, test_y),
+                       "n_test": len(test_y), "raw": acc["sum/raw"], "contextual": acc["sum/cal"],
                        "seconds": round(time.perf_counter() - start, 2)}
                 result["rows"].append(row)
                 print(json.dumps(row), flush=True)

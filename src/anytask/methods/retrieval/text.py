@@ -37,7 +37,8 @@ class TextIndex(BaseEstimator):
         if expected is not None and embedder.backbone.identity != expected:
             raise AnytaskError(f"this index holds embeddings of {expected}, but {self.backbone!r} now resolves to "
                                f"{embedder.backbone.identity}; rebuild the index")
-        self.backbone_identity_ = embedder.backbone.identity
+        if expected is None:  # fit: the identity the index is built with
+            self.backbone_identity_ = embedder.backbone.identity
         return embedder.embed(texts)
 
     def fit(self, texts, ids=None) -> "TextIndex":
