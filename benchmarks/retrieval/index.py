@@ -67,6 +67,8 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/retrieval/index.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep --out's rows of other sizes (and its commands): add a size without rerunning the rest")
     args = ap.parse_args(argv)
     import torch
 
@@ -75,8 +77,13 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     sizes = [int(v) for v in args.sizes.split(",")]
     real_docs, real_queries = corpus(args.data_root, max(sizes), args.queries)
-    result = {"command": "python " + " ".join(["benchmarks/retrieval/index.py", *(argv or sys.argv[1:])]),
-              "args": vars(args), "rows": []}
+    command = "python " + " ".join(["benchmarks/retrieval/index.py", *(argv or sys.argv[1:])])
+    result = {"command": command, "args": vars(args), "rows": []}
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        result["commands"] = old.get("commands", [old["command"]]) + [command]
+        result["command"] = " && ".join(result["commands"])
+        result["rows"] = [r for r in old["rows"] if r["n"] not in sizes]
     for n in sizes:
         n_real = min(n, len(real_docs)) if n < 1_000_000 else 0
         X = np.concatenate([real_docs[:n_real], random_unit(n - n_real, 384, n)])
