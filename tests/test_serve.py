@@ -1,14 +1,9 @@
 """The HTTP service: every endpoint and error path, durability across restarts and kill -9."""
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +14,7 @@ from anytask.core.errors import AnytaskError  # noqa: E402
 from anytask.apps.serve import build_app  # noqa: E402
 from anytask.apps.serve.service import Limits  # noqa: E402
 
-TOKEN = "test-token-123"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from servers import AUTH, TOKEN, free_port, start_server  # noqa: E402
 SPORTS = ["the match ended in a draw", "the striker scored a goal", "the team won the cup", "a great tennis final"]
 FOOD = ["bake the bread for an hour", "the soup needs more salt", "fresh basil in the sauce", "a cake with cream"]
 
@@ -167,34 +161,11 @@ def test_openapi_documents_the_stable_paths(client):
         assert p in paths
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ANYTASK_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "anytask", "serve", "--backbone", "tiny", "--home", str(home),
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    import httpx
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
-
-
 def test_acknowledged_tasks_survive_kill_9(home):
     import httpx
 
-    port = _free_port()
-    proc = _start(home, port)
+    port = free_port()
+    proc = start_server(home, port)
     acknowledged, stop = [], threading.Event()
 
     def writer():
@@ -222,7 +193,7 @@ def test_acknowledged_tasks_survive_kill_9(home):
     for t in threads:
         t.join()
     assert acknowledged, "no task was created before the kill"
-    proc = _start(home, port)
+    proc = start_server(home, port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
             names = {t["name"] for t in c.get("/v1/tasks").json()["tasks"]}

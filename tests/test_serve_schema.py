@@ -15,9 +15,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def test_generated_requests_never_get_a_server_error(tmp_path):
     app = build_app(tmp_path / "home", backbone="tiny", token=TOKEN)
-    with TestClient(app) as c:  # a task to hit, so that paths with {name} can succeed too
+    with TestClient(app) as c:  # a task and an index to hit, so that paths with {name} can succeed too
         r = c.post("/v1/tasks", json={"name": "topics", "examples": [{"text": "goal", "label": "sports"},
                                                                      {"text": "salt", "label": "food"}]}, headers=AUTH)
+        assert r.status_code == 201
+        r = c.post("/v1/indexes", json={"name": "docs", "documents": [{"id": "a", "text": "goal"},
+                                                                      {"id": "b", "text": "salt"}]}, headers=AUTH)
         assert r.status_code == 201
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     calls = []
@@ -33,5 +36,5 @@ def test_generated_requests_never_get_a_server_error(tmp_path):
                 case.validate_response(response, checks=[not_a_server_error])
 
         check()
-    assert len({label for label, _ in calls}) == 9
+    assert len({label for label, _ in calls}) == 18  # 9 task paths and 9 index paths
     assert not [c for c in calls if c[1] >= 500]

@@ -3,6 +3,7 @@
 Paths (stable; other checks call them):
   GET /healthz · GET /metrics · POST /v1/tasks · GET /v1/tasks · GET/DELETE /v1/tasks/{name}
   POST /v1/tasks/{name}/examples · POST /v1/tasks/{name}/predict · POST /v1/predict
+  /v1/indexes/...: search indexes on the same backbone (``index_routes.py``)
 Write endpoints need ``Authorization: Bearer <token>``; reads and predictions do not.
 """
 
@@ -21,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from anytask.core.errors import AnytaskError
 from anytask.apps.serve.service import TaskService
+from anytask.apps.serve.index_routes import index_router
+from anytask.apps.serve.index_store import IndexExists, IndexNotFound
 from anytask.apps.serve.store import HeadUnavailable, TaskExists, TaskNotFound
 
 Text = Annotated[str, Field(min_length=1, description="non-empty text")]
@@ -196,7 +199,8 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
 
     @app.exception_handler(AnytaskError)
     async def _anytask(request: Request, exc: AnytaskError):
-        status = 404 if isinstance(exc, TaskNotFound) else 409 if isinstance(exc, TaskExists) else 400
+        status = (404 if isinstance(exc, (TaskNotFound, IndexNotFound)) else
+                  409 if isinstance(exc, (TaskExists, IndexExists)) else 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(HeadUnavailable)
@@ -256,6 +260,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         out = await service.predict(body.tasks, body.texts, body.top_k)
         return ManyPredictions(results={k: Predictions(predictions=v) for k, v in out.items()})
 
+    app.include_router(index_router(service, writer, ERRORS))
     app.add_middleware(BodyLimit, max_bytes=service.limits.max_body_bytes, metrics=metrics)
     if loopback_only:
         app.add_middleware(LoopbackOnly)
@@ -319,6 +324,8 @@ class Metrics:
                 yield CounterMetricFamily("anytask_encoder_texts", "texts embedded by the encoder",
                                           service.batcher.texts)
                 yield GaugeMetricFamily("anytask_tasks", "tasks in the registry", service.store.count())
+                yield GaugeMetricFamily("anytask_indexes", "search indexes in the registry",
+                                        service.indexes.store.count())
 
         self.registry.register(_Service())
 

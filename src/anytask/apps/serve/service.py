@@ -31,6 +31,10 @@ class Limits:
     max_tasks: int = 1_000
     max_tasks_per_predict: int = 64
     max_probabilities: int = 100_000  # per predict response, summed over texts x classes; top_k goes past it
+    max_indexes: int = 100
+    max_documents: int = 200_000  # per index
+    max_k: int = 1_000  # documents per search query
+    max_live_documents: int = 2_000_000  # documents of all indexes held in memory at once (least recently used go)
 
 
 class TaskService:
@@ -45,6 +49,12 @@ class TaskService:
         self._heads: OrderedDict[tuple[str, int, float], object] = OrderedDict()
         self._heads_lock = threading.Lock()
         self._head_cache_size = head_cache_size
+        from anytask.apps.serve.index_store import IndexStore
+        from anytask.apps.serve.indexes import IndexService
+
+        backbone_obj = getattr(embedder, "backbone", None)
+        self.indexes = IndexService(IndexStore(store), self.batcher, backbone=backbone, limits=limits,
+                                    identity=getattr(backbone_obj, "identity", backbone))
 
     # -- validation -------------------------------------------------------------------------------
     def check_texts(self, texts: list[str], *, limit: int, what: str = "texts") -> None:

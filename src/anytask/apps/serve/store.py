@@ -68,9 +68,9 @@ class TaskInfo:
     updated: float
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, *, what: str = "task") -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:  # fullmatch: "$" lets "a\n" in
-        raise AnytaskError(f"invalid task name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
+        raise AnytaskError(f"invalid {what} name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
                            "starting with a letter or digit")
     return name
 
