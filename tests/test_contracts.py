@@ -169,6 +169,32 @@ def _index(entry, request):
         assert (loaded.search(X[:5], k=3)[1] == index.search(X[:5], k=3)[1]).all()
 
 
+@check("ranker")
+def _ranker(entry, request):
+    from anytask.backbones import get_backbone, state_hash
+
+    if entry.caps.needs_backbone:
+        pytest.importorskip("transformers")
+        backbone = f"hf:{request.getfixturevalue('bert_folders')[0]}"
+        before = state_hash(get_backbone(backbone))
+        ranker = entry.obj(backbone=backbone, steps=2, batch_targets=2)
+    else:
+        pytest.importorskip("bm25s")
+        ranker = entry.obj()
+    targets = ["the nurse works in a hospital", "a chef cooks in a kitchen", "the driver drives a truck"]
+    ranker.fit(["hospital nurse", "kitchen chef"], targets[:2]).set_targets(targets)
+    S = ranker.score(targets)
+    assert S.shape == (3, 3) and np.isfinite(S).all()
+    assert S.argmax(1).tolist() == [0, 1, 2]  # every target ranks itself first
+    scores, top = ranker.search(["a truck driver"], k=3)
+    assert top.shape == (1, 3) and sorted(top[0].tolist()) == [0, 1, 2] and (np.diff(scores) <= 1e-6).all()
+    if entry.caps.needs_backbone:
+        assert state_hash(get_backbone(backbone)) == before
+    if entry.caps.saveable:
+        loaded = io.load(io.save(ranker, Path(request.getfixturevalue("tmp_path")) / "ranker"))
+        np.testing.assert_allclose(loaded.score(targets), S, atol=1e-5)
+
+
 @check("optimizer")
 def _optimizer(entry, request):
     torch.manual_seed(0)

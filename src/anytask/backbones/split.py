@@ -8,6 +8,7 @@ them, and the lower states of a training text are computed once, not once per pa
 * ``SplitEncoder(backbone, n_top, max_length).lower(texts)`` — the frozen states entering the top
   layers, one ``(T_i, D)`` tensor per text (padding dropped), computed without gradients;
 * ``.top`` — an ``nn.Module`` holding copies of the top layers (the backbone is never written);
+* ``.token_states(states, top)`` — the final token states and mask (for late-interaction scorers);
 * ``.pooled(states, top)`` — pooled sentence embeddings from a batch of lower states through
   ``top`` (the trainable copy, or the backbone's own layers for the frozen reference), with the
   backbone's pooling and normalisation, so ``n_top`` untouched layers reproduce ``backbone.embed``.
@@ -93,8 +94,9 @@ class SplitEncoder:
             out.extend(states[i, :n].clone() for i, n in enumerate(lengths))
         return out
 
-    def pooled(self, states: list[Tensor], top: nn.Module | None = None) -> Tensor:
-        """Pooled embeddings ``(N, D)`` of a batch of lower states through ``top`` (default: the trainable copy)."""
+    def token_states(self, states: list[Tensor], top: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        """Final token states ``(N, T, D)`` of a batch of lower states through ``top`` (default: the trainable
+        copy) and their mask ``(N, T)`` (1 on real tokens): what late-interaction scorers compare."""
         top = self.top if top is None else top
         T = max(len(s) for s in states)
         padded = torch.zeros(len(states), T, states[0].shape[-1])
@@ -102,7 +104,12 @@ class SplitEncoder:
         for i, s in enumerate(states):
             padded[i, :len(s)], mask[i, :len(s)] = s, 1
         out = top(inputs_embeds=padded, attention_mask=mask, token_type_ids=torch.zeros_like(mask))
-        return self.backbone.pool(out.last_hidden_state, mask)
+        return out.last_hidden_state, mask
+
+    def pooled(self, states: list[Tensor], top: nn.Module | None = None) -> Tensor:
+        """Pooled embeddings ``(N, D)`` of a batch of lower states through ``top`` (default: the trainable copy)."""
+        tokens, mask = self.token_states(states, top)
+        return self.backbone.pool(tokens, mask)
 
     def top_state(self) -> dict[str, Tensor]:
         """The tuned layers' tensors, named ``<i>.<param>`` with i counted from the first tuned layer."""

@@ -127,3 +127,54 @@ class BaseIndex(BaseEstimator):
     @abstractmethod
     def _search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and positions in ``ids_`` ``(n, k)``, best first."""
+
+
+# -- rankers: score queries against a cached target space ------------------------------------------------
+
+RANKERS = Registry("ranker", family="retrieval", discover=_discover)
+
+
+class BaseRanker(BaseEstimator):
+    """A ranker over texts: ``fit(queries, targets)`` learns from linked pairs (a ranker that learns nothing
+    just checks them), ``set_targets(texts)`` caches the target space once, ``score(queries)`` gives every
+    query's score for every cached target ``(n_queries, n_targets)``, ``search(queries, k)`` the best ``k``."""
+
+    def set_targets(self, texts) -> "BaseRanker":
+        from anytask.core.validation import check_input_texts
+
+        self.targets_ = check_input_texts(texts, what="the targets")
+        self._cache_targets(self.targets_)
+        return self
+
+    def score(self, queries) -> np.ndarray:
+        from anytask.core.validation import check_input_texts
+
+        check_is_fitted(self, "targets_")
+        return self._score(check_input_texts(queries, what="the queries"))
+
+    def search(self, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, positions)`` in ``targets_``, each ``(n_queries, k)``, best first."""
+        check_is_fitted(self, "targets_")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= len(self.targets_):
+            raise AnytaskError(f"k={k!r}: ask for 1 to {len(self.targets_)} targets (the cached target space)")
+        S = self.score(queries)
+        top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(S, top, axis=1), top
+
+    @abstractmethod
+    def _cache_targets(self, texts: list[str]) -> None: ...
+
+    @abstractmethod
+    def _score(self, queries: list[str]) -> np.ndarray: ...
+
+
+def check_pairs(queries, targets) -> tuple[list[str], list[str]]:
+    """Linked (query, target) text pairs: two equal-length lists of non-empty strings."""
+    from anytask.core.validation import check_input_texts
+
+    queries = check_input_texts(queries, what="the training queries")
+    targets = check_input_texts(targets, what="the training targets")
+    if len(queries) != len(targets):
+        raise AnytaskError(f"{len(queries)} queries but {len(targets)} targets; give one target per query (repeat "
+                           "a query to link it to several targets)")
+    return queries, targets
