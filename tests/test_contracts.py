@@ -177,7 +177,7 @@ def _ranker(entry, request):
         pytest.importorskip("transformers")
         backbone = f"hf:{request.getfixturevalue('bert_folders')[0]}"
         before = state_hash(get_backbone(backbone))
-        ranker = entry.obj(backbone=backbone, steps=2, batch_targets=2)
+        ranker = entry.obj(backbone=backbone, steps=2)
     else:
         pytest.importorskip("bm25s")
         ranker = entry.obj()

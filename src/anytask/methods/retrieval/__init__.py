@@ -7,6 +7,7 @@ from anytask.methods.retrieval import exact  # noqa: E402,F401
 from anytask.methods.retrieval import hnsw  # noqa: E402,F401
 from anytask.methods.retrieval import bm25  # noqa: E402,F401
 from anytask.methods.retrieval import uwe  # noqa: E402,F401
+from anytask.methods.retrieval import generalist  # noqa: E402,F401
 from anytask.methods.retrieval.exact import ExactIndex  # noqa: E402
 from anytask.methods.retrieval.metrics import METRICS, evaluate  # noqa: E402
 from anytask.methods.retrieval.text import TextIndex  # noqa: E402

@@ -66,7 +66,7 @@ def late_interaction(Q: Tensor, q_mask: Tensor, Y: Tensor, y_mask: Tensor, *, sc
     return (forward + _masked_mean((back * S).sum(-2), target_tokens, -1)) / 2
 
 
-def many_to_many_infonce(S: Tensor, positives: Tensor, tau: float) -> Tensor:
+def many_to_many_infonce(S: Tensor, positives: Tensor, tau: "float | Tensor") -> Tensor:
     """Mean over rows with a positive of the mean ``-log softmax(S/τ)`` over that row's positives (SupCon's
     L_out); entries of ``S`` at ``-inf`` (a text against itself) are out of every denominator."""
     logp = torch.log_softmax(S / tau, dim=1).masked_fill(~positives, 0.0)
