@@ -8,7 +8,10 @@ is random, as the issue allows; the file records how many of each). Queries: ``-
 texts embedded the same way (random for an all-random point). For every index kind and size: build
 seconds, resident memory added by the build (RSS), one-query-at-a-time latency p50 / p99 over the
 queries after ``--warmup`` untimed ones, and recall@10 of each approximate index against ``exact`` on
-the same queries (the exact index is the baseline). ``torch`` and usearch run on ``--threads``.
+the same queries (the exact index is the baseline). ``torch``, usearch and FAISS run on ``--threads``.
+``--indexes`` may name ``faiss_hnsw``: FAISS's HNSW with the same settings, measured to choose the
+library behind ``hnsw`` (ids are FAISS's positions; no id mapping, so its latency is a slight underestimate
+beside the library's indexes).
 """
 
 from __future__ import annotations
@@ -58,6 +61,29 @@ def random_unit(n: int, d: int, seed: int) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
+class FaissHNSW:
+    """FAISS's ``IndexHNSWFlat`` with the hnsw index's settings (M 16, efConstruction 128, efSearch 128, inner
+    product on unit vectors), measured beside usearch to choose the library; not a library index (FAISS's
+    HNSW cannot remove vectors, which ``BaseIndex.remove`` needs)."""
+
+    def __init__(self, threads: int) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+        self.faiss = faiss
+
+    def fit(self, X: np.ndarray) -> "FaissHNSW":
+        self.index = self.faiss.IndexHNSWFlat(X.shape[1], 16, self.faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = 128
+        self.index.add(np.ascontiguousarray(X, dtype=np.float32))
+        self.index.hnsw.efSearch = 128
+        return self
+
+    def search(self, Q: np.ndarray, k: int):
+        scores, ids = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+        return scores, ids
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-root", default="../shared/data/text")
@@ -83,17 +109,18 @@ def main(argv=None) -> None:
         old = json.loads(Path(args.out).read_text())
         result["commands"] = old.get("commands", [old["command"]]) + [command]
         result["command"] = " && ".join(result["commands"])
-        result["rows"] = [r for r in old["rows"] if r["n"] not in sizes]
+        result["rows"] = [r for r in old["rows"] if (r["n"], r["index"]) not in
+                          {(n, i) for n in sizes for i in args.indexes.split(",")}]
     for n in sizes:
         n_real = min(n, len(real_docs)) if n < 1_000_000 else 0
         X = np.concatenate([real_docs[:n_real], random_unit(n - n_real, 384, n)])
         Q = real_queries if n_real else random_unit(args.queries, 384, 12345)
-        truth = None
+        truth = None if "exact" in args.indexes.split(",") else INDEXES.get("exact")().fit(X).search(Q, 10)[1]
         for name in args.indexes.split(","):
-            params = {"threads": args.threads} if name == "hnsw" else {}
+            params = {"threads": args.threads} if name in ("hnsw", "faiss_hnsw") else {}
             before = rss_mb()
             t0 = time.perf_counter()
-            index = INDEXES.get(name)(**params).fit(X)
+            index = FaissHNSW(args.threads).fit(X) if name == "faiss_hnsw" else INDEXES.get(name)(**params).fit(X)
             build = time.perf_counter() - t0
             memory = rss_mb() - before
             for q in Q[: args.warmup]:
