@@ -417,6 +417,72 @@ def retrieval_index(r: dict) -> str:
             + table(["vectors", "of them real", "index", "build s", "memory MB", "p50 ms", "p99 ms", "recall@10"], rows))
 
 
+UWE_TASKS = ("job_norm", "job_norm_unseen", "desc2occ", "job_sim")
+
+
+def retrieval_uwe(r: dict) -> str:
+    by: dict[str, list[dict]] = {}
+    for row in r["rows"]:
+        by.setdefault(row["config"], []).append(row)
+
+    def cell(rows, get, digits=1):
+        vals = [get(x) for x in rows]
+        m = sum(vals) / len(vals)
+        return f"{m:.{digits}f}" + (f" ± {_std(vals):.{digits}f}" if len(vals) > 1 else "")
+
+    out = []
+    for metric, name in (("map", "MAP"), ("rp@10", "RP@10")):
+        rows = [[f"`{c}`", str(len(rs))] + [cell(rs, lambda x, t=t: x["tasks"][t][metric]) for t in UWE_TASKS]
+                + [f"**{cell(rs, lambda x: x['esco_macro'][metric])}**",
+                   cell(rs, lambda x: x["cisi"][metric]) if all("cisi" in x for x in rs) else "—"]
+                for c, rs in by.items()]
+        out += [f"{name} (×100; mean ± sd over seeds where trained):", "",
+                table(["configuration", "seeds", *UWE_TASKS, "ESCO macro", "CISI"], rows), ""]
+    rows = [[f"`{c}`", cell(rs, lambda x: x["fit_seconds"], 0),
+             cell(rs, lambda x: x["tasks"]["job_norm"]["score_ms_per_query"], 2),
+             " → ".join(f"{v:.2f}" for v in rs[0]["loss_first_last"]) if "loss_first_last" in rs[0] else "—"]
+            for c, rs in by.items()]
+    out += ["Cost: fit seconds (lower states + tuning), job_norm milliseconds per query against the cached target "
+            "space (encoding the query included, batched), mean training loss over the first and last 20 steps "
+            "(first seed):", "", table(["configuration", "fit s", "ms / query", "loss"], rows), ""]
+    sel = r.get("selection")
+    if sel:
+        rows = [[x["scorer"], f"{x['lr']:g}", x["steps"], f"{x['map']:.1f}", f"{x['rp@10']:.1f}"] for x in sel["rows"]]
+        out += [f"Learning-rate selection on {sel['validation_queries']} validation aliases carved from the training "
+                f"pairs ({sel['train_pairs']} pairs left to train on; the test queries unread):", "",
+                table(["scorer", "lr", "steps", "val MAP", "val RP@10"], rows), ""]
+    split = r["split"]
+    out += [f"Split: {split['train_pairs']:,} training pairs, {split['sibling_sets']} sibling sets, unseen ISCO major "
+            f"groups {split['unseen_major_groups']}; test queries per task: "
+            + ", ".join(f"{k} {v}" for k, v in split["tasks"].items())
+            + f". Skill alias alignment in the shared file: {split['skill_alignment']['of_which_their_own_row']} of "
+            f"{split['skill_alignment']['aliases_equal_to_a_label']:,} label-equal aliases on their own row "
+            f"(occupations: {split['occupation_alignment']['of_which_their_own_row']} of "
+            f"{split['occupation_alignment']['aliases_equal_to_a_label']})."]
+    return "\n".join(out)
+
+
+def retrieval_generalist(r: dict) -> str:
+    by: dict[str, list[dict]] = {}
+    for row in r["rows"]:
+        by.setdefault(row["config"], []).append(row)
+    cols = [("ag_news", "ag_news acc", 1), ("trec", "trec acc", 1), ("banking77", "banking77 acc", 1),
+            ("cisi_map", "CISI MAP", 1), ("mean_score", "mean", 1), ("loss_std", "loss sd", 3),
+            ("fit_seconds", "fit s", 0)]
+
+    def cell(rs, key, digits):
+        vals = [x[key] for x in rs]
+        m = sum(vals) / len(vals)
+        return f"{m:.{digits}f}" + (f" ± {_std(vals):.{digits}f}" if len(vals) > 1 else "")
+
+    rows = [[f"`{c}`", str(len(rs))] + [cell(rs, k, d) for k, _, d in cols] for c, rs in by.items()]
+    sizes = ", ".join(f"{k} {v:,}" for k, v in r["sizes"].items())
+    return (f"{r['args']['steps']} steps of {r['args']['batch_size']} examples, lr {r['args']['lr']:g}; training "
+            f"examples (pairs for CISI): {sizes}. Mean ± sd over seeds; loss sd: each task's training-loss "
+            "standard deviation over the second half of the steps, averaged over tasks.\n\n"
+            + table(["configuration", "seeds"] + [name for _, name, _ in cols], rows))
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -483,9 +549,11 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("Demonstrations chosen by similarity (KATE)", ("lm/kate.json",), lm_kate),
         Section("`auto` with SmolLM2 as a candidate", ("lm/auto_lm.json", "lm/auto_lm_validation.json"), lm_auto),
     ]),
-    "retrieval": ("Retrieval: vector indexes", [
+    "retrieval": ("Retrieval: vector indexes, rankers, one similarity head", [
         Section("Exact and approximate (HNSW) indexes: build, latency, memory, recall", ("retrieval/index.json",),
                 retrieval_index),
+        Section("Uni-Perceiver v2 on text: specialists vs one generalist (mixed, unmixed, unmixed + balanced)",
+                ("retrieval/generalist.json",), retrieval_generalist),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
