@@ -420,6 +420,14 @@ def retrieval_index(r: dict) -> str:
 UWE_TASKS = ("job_norm", "job_norm_unseen", "desc2occ", "job_sim")
 
 
+def _cisi_cell(rs: list[dict], metric: str, cell) -> str:
+    judged = [x for x in rs if "cisi" in x]
+    if not judged:
+        return "—"
+    text = cell(judged, lambda x: x["cisi"][metric])
+    return text if len(judged) == len(rs) else f"{text} (seed {judged[0]['seed']})"
+
+
 def retrieval_uwe(r: dict) -> str:
     by: dict[str, list[dict]] = {}
     for row in r["rows"]:
@@ -434,7 +442,7 @@ def retrieval_uwe(r: dict) -> str:
     for metric, name in (("map", "MAP"), ("rp@10", "RP@10")):
         rows = [[f"`{c}`", str(len(rs))] + [cell(rs, lambda x, t=t: x["tasks"][t][metric]) for t in UWE_TASKS]
                 + [f"**{cell(rs, lambda x: x['esco_macro'][metric])}**",
-                   cell(rs, lambda x: x["cisi"][metric]) if all("cisi" in x for x in rs) else "—"]
+                   _cisi_cell(rs, metric, cell)]
                 for c, rs in by.items()]
         out += [f"{name} (×100; mean ± sd over seeds where trained):", "",
                 table(["configuration", "seeds", *UWE_TASKS, "ESCO macro", "CISI"], rows), ""]
@@ -552,6 +560,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "retrieval": ("Retrieval: vector indexes, rankers, one similarity head", [
         Section("Exact and approximate (HNSW) indexes: build, latency, memory, recall", ("retrieval/index.json",),
                 retrieval_index),
+        Section("UWE on ESCO and CISI: BM25, frozen MiniLM and many-to-many tuning under each scorer",
+                ("retrieval/uwe.json",), retrieval_uwe),
         Section("Uni-Perceiver v2 on text: specialists vs one generalist (mixed, unmixed, unmixed + balanced)",
                 ("retrieval/generalist.json",), retrieval_generalist),
     ]),
