@@ -407,11 +407,14 @@ def lm_kate(r: dict) -> str:
                       "Seconds per scored text: " + ", ".join(f"{s} {v:.2f}" for s, v in secs.items()) + "."])
 
 
+INDEX_ORDER = {"exact": 0, "hnsw": 1, "faiss_hnsw": 2}
+
+
 def retrieval_index(r: dict) -> str:
     rows = [[f"{x['n']:,}", f"{x['n_real']:,}", f"`{x['index']}`", f"{x['build_seconds']:.1f}", f"{x['memory_mb']:.0f}",
              f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}",
              "baseline" if x["index"] == "exact" else (f"{x['recall_at_10']:.3f}" if x["recall_at_10"] is not None else "—")]
-            for x in r["rows"]]
+            for x in sorted(r["rows"], key=lambda x: (x["n"], INDEX_ORDER.get(x["index"], 9)))]
     return (f"One query at a time, {r['args']['queries']} queries after {r['args']['warmup']} untimed ones, "
             f"{r['args']['threads']} threads; recall@10 against the exact index on the same queries.\n\n"
             + table(["vectors", "of them real", "index", "build s", "memory MB", "p50 ms", "p99 ms", "recall@10"], rows))
