@@ -18,20 +18,16 @@ from typing import Annotated, Callable, Union
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from anytask.core.errors import AnytaskError
 from anytask.apps.serve.service import TaskService
 from anytask.apps.serve.index_routes import index_router
+from anytask.apps.serve.schemas import Strict, Text
 from anytask.apps.serve.index_store import IndexExists, IndexNotFound
 from anytask.apps.serve.store import HeadUnavailable, TaskExists, TaskNotFound
 
-Text = Annotated[str, Field(min_length=1, description="non-empty text")]
 Label = Union[Annotated[str, Field(min_length=1, strict=True)], StrictInt]  # true/false are not labels
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Example(Strict):

@@ -12,16 +12,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from anytask.apps.serve.index_store import IndexInfo
+from anytask.apps.serve.schemas import Strict, Text
 
-Text = Annotated[str, Field(min_length=1, description="non-empty text")]
 DocId = Annotated[str, Field(min_length=1, max_length=256, description="the document's id, unique in its index")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Document(Strict):

@@ -85,6 +85,11 @@ class IndexStore:
             raise IndexNotFound(f"no index named {name!r}; GET /v1/indexes lists the indexes")
         return self._info(row)
 
+    def exists(self, name: str) -> bool:
+        check_name(name, what="index")
+        return self._has_tables() and self._conn.execute("SELECT 1 FROM indexes WHERE name = ?",
+                                                         (name,)).fetchone() is not None
+
     def list(self) -> list[IndexInfo]:
         if not self._has_tables():
             return []

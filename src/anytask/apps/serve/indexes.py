@@ -74,7 +74,7 @@ class IndexService:
         if len(ids) > self.limits.max_documents:
             raise AnytaskError(f"{len(ids)} documents; an index holds at most {self.limits.max_documents}")
         cls = self._index_class(kind, params)
-        if await asyncio.to_thread(self._exists, name):  # before the encoder pass, not only at the commit
+        if await asyncio.to_thread(self.store.exists, name):  # before the encoder pass, not only at the commit
             raise IndexExists(f"an index named {name!r} already exists; delete it first or add documents to it")
         vectors = await self.batcher.embed(texts)
         index = await asyncio.to_thread(lambda: cls(**(params or {})).fit(vectors, ids))
@@ -116,13 +116,6 @@ class IndexService:
         await asyncio.to_thread(self.store.delete, name)
         with self._live_lock:
             self._live.pop(name, None)
-
-    def _exists(self, name: str) -> bool:
-        try:
-            self.store.get(name)
-            return True
-        except AnytaskError:
-            return False
 
     # -- the live indexes ----------------------------------------------------------------------------
     def _install(self, name: str, live: _Live) -> None:

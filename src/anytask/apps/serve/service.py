@@ -98,7 +98,7 @@ class TaskService:
             self.check_texts(texts, limit=self.limits.max_examples, what="examples")
         if await asyncio.to_thread(self.store.count) >= self.limits.max_tasks:
             raise AnytaskError(f"the server holds its limit of {self.limits.max_tasks} tasks; delete one first")
-        if await asyncio.to_thread(self._exists, name):
+        if await asyncio.to_thread(self.store.exists, name):
             raise TaskExists(f"a task named {name!r} already exists; delete it first or add examples to it")
         X = await self._inputs(head, params, texts) if texts else None
         model = await asyncio.to_thread(self._fit, head, params, X, labels)
@@ -109,13 +109,6 @@ class TaskService:
         """What a head reads: the shared encoder's embeddings, or the raw texts for heads that run their own
         (tuned) copy of a backbone, such as contrastive, prompt_tuning, lm_prompt or auto with an lm."""
         return list(texts) if reads_texts(head, params) else await self.batcher.embed(texts)
-
-    def _exists(self, name: str) -> bool:
-        try:
-            self.store.get(name)
-            return True
-        except AnytaskError:
-            return False
 
     def _fit(self, head: str, params: dict, X: np.ndarray, labels: list):
         model = self._build_head(head, params)

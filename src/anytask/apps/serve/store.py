@@ -193,6 +193,9 @@ class TaskStore:
             raise TaskNotFound(f"no task named {missing[0]!r}; GET /v1/tasks lists the tasks")
         return [found[n] for n in names]
 
+    def exists(self, name: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM tasks WHERE name = ?", (check_name(name),)).fetchone() is not None
+
     def list(self) -> list[TaskInfo]:
         return [self._info(r) for r in self._conn.execute("SELECT * FROM tasks ORDER BY name")]
 
