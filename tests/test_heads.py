@@ -157,7 +157,7 @@ def test_zero_shot_dimension_mismatch_is_clear(tiny_blobs):
 
 
 def test_unknown_head_parameter_lists_valid_ones():
-    with pytest.raises(AnytaskError, match="Valid parameters: C, backbone, cache_dir, calibration, descriptions, label_prior, max_iter, tol"):
+    with pytest.raises(AnytaskError, match="Valid parameters: C, backbone, cache_dir, calibration, class_weight, descriptions, label_prior, max_iter, tol"):
         create_head("linear_probe", c=1.0)
 
 

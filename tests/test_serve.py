@@ -246,6 +246,21 @@ def test_every_request_is_logged_in_one_line(home):
     assert lines[1].startswith("POST /v1/tasks/nope/predict 404 ")
 
 
+def test_json_request_logs_name_the_task(home):
+    import json
+
+    lines = []
+    with TestClient(build_app(home, backbone="tiny", token=TOKEN, log=lines.append, log_json=True)) as c:
+        c.get("/healthz")
+        c.post("/v1/tasks/nope/predict", json={"texts": ["x"]})
+        c.post("/v1/indexes/docs/search", json={"queries": ["x"]})
+    health, predict, search = map(json.loads, lines)
+    assert health["method"] == "GET" and health["path"] == "/healthz" and health["status"] == 200
+    assert health["ms"] >= 0 and health["time"].endswith("+00:00") and "task" not in health
+    assert predict["task"] == "nope" and predict["status"] == 404
+    assert search["index"] == "docs" and search["status"] == 404
+
+
 def test_a_zero_shot_task_from_label_names_alone(client):
     r = client.post("/v1/tasks", json={"name": "topic", "labels": ["sport", "finance"]}, headers=AUTH)
     assert r.status_code == 201, r.text

@@ -15,8 +15,14 @@ the network. Module paths from before the layered layout (``anytask.heads``, ``a
 ...) still import, with a DeprecationWarning (see ``anytask._compat``).
 """
 
+import logging
+
 from anytask import _compat
 from anytask.core.errors import AnytaskError
+
+# a library logs and never configures logging: one logger per module under "anytask", silent until the
+# application (the CLI's -v, or the user's logging.basicConfig) attaches a handler
+logging.getLogger("anytask").addHandler(logging.NullHandler())
 
 __version__ = "0.2.0"
 
@@ -25,6 +31,9 @@ _compat.install()
 # common names -> the module that defines them (imported on first access)
 _LAZY = {
     "TextClassifier": "anytask.apps.classifier",
+    "Embed": "anytask.apps.embed",
+    "TextIndex": "anytask.methods.retrieval.text",
+    "resolve_device": "anytask.backbones.device",
     "create_head": "anytask.methods.heads",
     "HEADS": "anytask.methods.heads",
     "get_backbone": "anytask.backbones",

@@ -1,13 +1,20 @@
 """TextClassifier: the raw-input estimator — frozen backbone + embedding cache + any head.
 
 ``TextClassifier().fit(texts, labels).predict(new_texts)`` (the default head is ``auto``, which
-chooses among the fast heads by cross-validation on the labelled examples). The
+chooses among the fast heads by cross-validation on the labelled examples). ``head`` is a
+registered name (``"linear_probe"``, parameters in ``head_params``) or any scikit-learn classifier
+(``create_head("linear_probe", C=0.1)``, ``LogisticRegression()``), cloned on fit. Either way the
+head's parameters are reachable as ``head__<name>``, so ``GridSearchCV(clf, {"head__C": [...]})``,
+``clone`` and ``set_params`` work as they do on a ``Pipeline``. The
 backbone is shared and never modified; only the head is fitted. Saved as a folder
 holding the head's tensors and the backbone's identity (name + weights hash), which
 is checked again before the loaded classifier embeds anything.
 """
 
 from __future__ import annotations
+
+import logging
+import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -17,20 +24,23 @@ from torch import Tensor
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_input_texts
 
+log = logging.getLogger(__name__)
+
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
-    def __init__(self, *, backbone: str = "minilm", head: str = "auto", head_params: dict | None = None,
-                 cache_dir: str | None = None, use_cache: bool = True) -> None:
+    def __init__(self, *, backbone: str = "minilm", head="auto", head_params: dict | None = None,
+                 cache_dir: str | None = None, use_cache: bool = True, device: str = "auto") -> None:
         self.backbone = backbone
         self.head = head
         self.head_params = head_params
         self.cache_dir = cache_dir
         self.use_cache = use_cache
+        self.device = device
 
     def _embedder(self):
         from anytask.backbones import get_embedder
 
-        return get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
+        return get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache, device=self.device)
 
     def embed(self, texts) -> np.ndarray:
         expected = getattr(self, "backbone_identity_", None)
@@ -47,22 +57,72 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                                f"now resolves to {embedder.backbone.identity}; refit it")
         return embedder.embed(texts)
 
-    def _make_head(self):
-        from anytask.methods.heads import create_head_for
-
+    # -- the head: a registered name or an estimator ------------------------------------------------
+    def _head_name(self) -> str | None:
+        """The registry name of the head (``head`` itself, or the name an anytask head instance is registered
+        under); None for an estimator from elsewhere (it reads embeddings)."""
         from anytask.methods.heads import HEADS
 
+        return self.head if isinstance(self.head, str) else HEADS.name_of(self.head)
+
+    def _make_head(self):
+        from sklearn.base import clone
+
+        from anytask.methods.heads import HEADS, create_head_for
+
+        if not isinstance(self.head, str):
+            if not (hasattr(self.head, "fit") and hasattr(self.head, "predict")):
+                raise AnytaskError(f"head must be a registered head name or a classifier with fit/predict, got "
+                                   f"{self.head!r}")
+            if self.head_params:
+                raise AnytaskError("head_params apply to a head given by name; set the parameters on the head "
+                                   "estimator itself (or through set_params(head__<name>=...))")
+            return clone(self.head)
         params = dict(self.head_params or {})
-        if "use_cache" in HEADS.get(self.head)().get_params(deep=False):  # heads that embed raw texts themselves
+        accepted = HEADS.get(self.head)().get_params(deep=False)
+        if "use_cache" in accepted:  # heads that embed raw texts themselves
             params.setdefault("use_cache", self.use_cache)
+        if "device" in accepted:  # heads that run (or train on) the backbone themselves
+            params.setdefault("device", self.device)
         return create_head_for(self.head, self.backbone, self.cache_dir, **params)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """scikit-learn's, plus ``head__<name>`` for a head given by name (its defaults and ``head_params``)."""
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.head, str):
+            from anytask.methods.heads import HEADS
+
+            own = HEADS.get(self.head)().get_params(deep=False)
+            own.update(self.head_params or {})
+            params.update({f"head__{k}": v for k, v in own.items()})
+        return params
+
+    def set_params(self, **params):
+        """``head__<name>=value`` sets the head's parameter: into ``head_params`` for a head given by name, on the
+        estimator (scikit-learn's nesting) otherwise."""
+        nested = {k[6:]: params.pop(k) for k in list(params) if k.startswith("head__")}
+        super().set_params(**params)
+        if not nested:
+            return self
+        if not isinstance(self.head, str):
+            return super().set_params(**{f"head__{k}": v for k, v in nested.items()})
+        from anytask.methods.heads import HEADS
+
+        valid = HEADS.get(self.head)().get_params(deep=False)
+        unknown = sorted(set(nested) - set(valid))
+        if unknown:
+            raise AnytaskError(f"head {self.head!r} has no parameter(s) {unknown}; valid: {', '.join(sorted(valid))}")
+        self.head_params = {**(self.head_params or {}), **nested}
+        return self
 
     def fit(self, X, y):
         if X is None or (not isinstance(X, str) and hasattr(X, "__len__") and len(X) == 0):
             raise AnytaskError("no training texts; pass a list of texts and one label per text")
         X = check_input_texts(X, what="training texts")
         head = self._make_head()
+        start = time.perf_counter()
         head.fit(self._inputs(head, X), y)
+        log.info("fitted %s on %d texts in %.1f s", type(head).__name__, len(X), time.perf_counter() - start)
         self.head_ = head
         self.classes_ = head.classes_
         self.backbone_identity_ = self._embedder().backbone.identity
@@ -73,7 +133,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         from anytask.methods.heads import reads_texts
 
         X = check_input_texts(X)
-        return list(X) if reads_texts(self.head, self.head_params) else self.embed(X)
+        name = self._head_name()
+        params = self.head_params if isinstance(self.head, str) else head.get_params(deep=False)
+        return list(X) if name is not None and reads_texts(name, params) else self.embed(X)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
@@ -84,8 +146,23 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return self.head_.predict(self._inputs(self.head_, X))
 
     # -- persistence (anytask.core.io) ----------------------------------------------------------------
+    def _saved_params(self) -> dict:
+        """The constructor parameters a saved folder records: a head estimator is recorded by its registered
+        name and parameters (folders hold JSON and tensors, never pickles)."""
+        params = self.get_params(deep=False)
+        if not isinstance(self.head, str):
+            name = self._head_name()
+            if name is None:
+                raise AnytaskError(f"cannot save a TextClassifier whose head is a {type(self.head).__name__}: saved "
+                                   "folders hold an anytask head's tensors, never a pickle. Use a registered head "
+                                   "(anytask list) or save the fitted head_ with the tools of its own library")
+            params.update(head=name, head_params=self.head.get_params(deep=False))
+        return params
+
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
         check_is_fitted(self, "head_")
+        if not hasattr(self.head_, "_get_state"):
+            self._saved_params()  # raises the explanation
         head_extra, head_tensors = self.head_._get_state()
         extra = {"backbone_identity": self.backbone_identity_,
                  "head_class": f"{type(self.head_).__module__}:{type(self.head_).__qualname__}",
@@ -96,7 +173,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "TextClassifier":
         from anytask.core.io import resolve_class
 
-        clf = cls(**{**params, "cache_dir": None})  # a saved folder must not choose where the cache is written
+        # a saved folder must not choose where the cache is written, nor which device this machine uses
+        clf = cls(**{**params, "cache_dir": None, "device": "auto"})
         head_cls = resolve_class(extra["head_class"])
         head_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
         clf.head_ = head_cls._from_state(extra["head_params"], extra["head_extra"], head_tensors)

@@ -44,7 +44,9 @@ def run_demo(out: Path, *, backbone: str = "minilm", cache_dir: str | None = Non
     results = run_bench(tasks, ["linear_probe", "centroid", "knn", "zero_shot"], shots, seeds,
                         backbone=backbone, backbone_identity=bb.identity, cache_dir=cache_dir, progress=True)
     print(markdown(results))
-    png = plot(results, out / "few_shot.png")
+    from anytask.core.extras import has
+
+    png = plot(results, out / "few_shot.png") if has("matplotlib") else "none (pip install 'anytask[plot]' for it)"
     print(f"   zero_shot needs label names, so it runs on the text task only. Plot of accuracy against k: {png}\n"
           f"   (embedded {stats['texts_embedded']} texts in {stats['embed_seconds']:.1f}s; a second run reads them "
           "from the embedding cache)\n")

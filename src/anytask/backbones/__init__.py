@@ -11,6 +11,7 @@ import threading
 
 from anytask.backbones.base import Backbone, BackboneConfig, state_hash
 from anytask.backbones.cache import EmbeddingCache, default_cache_dir
+from anytask.backbones.device import resolve_device
 from anytask.backbones.embedder import Embedder
 from anytask.core.errors import AnytaskError
 from anytask.core.registry import Registry
@@ -71,10 +72,19 @@ def _tiny_causal(seed: int = 0, **kwargs) -> Backbone:
     return tiny_causal(seed=seed, **kwargs)
 
 
-def create_backbone(name: str = DEFAULT_BACKBONE, **kwargs) -> Backbone:
-    """Build a new frozen backbone from its name (see the module docstring)."""
+def create_backbone(name: str = DEFAULT_BACKBONE, *, device: str = "cpu", **kwargs) -> Backbone:
+    """Build a new frozen backbone from its name (see the module docstring) on ``device`` (``auto``, ``cpu``,
+    ``cuda[:N]``, ``mps``; see ``backbones/device.py``)."""
     if not isinstance(name, str) or not name:
         raise AnytaskError(f"backbone name must be a non-empty string, got {name!r}")
+    from anytask.backbones.device import resolve_device
+
+    where = resolve_device(device)
+    backbone = _build(name, **kwargs)
+    return backbone if where == "cpu" else backbone.to(where)
+
+
+def _build(name: str, **kwargs) -> Backbone:
     if name.startswith("hf:"):
         path = name[3:]
         if not path:
@@ -96,16 +106,23 @@ def create_backbone(name: str = DEFAULT_BACKBONE, **kwargs) -> Backbone:
     return BACKBONES.get(base)(**kwargs)
 
 
-_shared: dict[str, Backbone] = {}
+_shared: dict[str, Backbone] = {}  # name (or name@device) -> backbone built from its name
+_user_shared: dict[str, Backbone] = {}  # name -> in-memory backbone (share_backbone)
 _shared_lock = threading.Lock()
 
 
-def get_backbone(name: str = DEFAULT_BACKBONE) -> Backbone:
-    """The process-wide shared instance of a backbone (safe to share: it is frozen)."""
+def get_backbone(name: str = DEFAULT_BACKBONE, device: str = "cpu") -> Backbone:
+    """The process-wide shared instance of a backbone on ``device`` (safe to share: it is frozen)."""
+    from anytask.backbones.device import resolve_device
+
+    where = resolve_device(device)
     with _shared_lock:
-        if name not in _shared:
-            _shared[name] = create_backbone(name)
-        return _shared[name]
+        if name in _user_shared:  # an in-memory backbone shared under its own name: it stays where it is
+            return _user_shared[name]
+        key = name if where == "cpu" else f"{name}@{where}"
+        if key not in _shared:
+            _shared[key] = create_backbone(name, device=where)
+        return _shared[key]
 
 
 def share_backbone(name: str, backbone: Backbone) -> None:
@@ -115,21 +132,26 @@ def share_backbone(name: str, backbone: Backbone) -> None:
     if base in BACKBONES.names() or name.startswith("hf:"):
         raise AnytaskError(f"{name!r} is a built-in backbone name; share the backbone under another name")
     with _shared_lock:
-        _shared[name] = backbone
+        _user_shared[name] = backbone
 
 
 _embedders: dict[tuple, Embedder] = {}
 _embedders_lock = threading.Lock()
 
 
-def get_embedder(name: str = DEFAULT_BACKBONE, *, cache_dir=None, use_cache: bool = True) -> Embedder:
-    """The process-wide Embedder for a backbone and cache folder: heads and classifiers share one
+def get_embedder(name: str = DEFAULT_BACKBONE, *, cache_dir=None, use_cache: bool = True,
+                 device: str = "cpu") -> Embedder:
+    """The process-wide Embedder for a backbone, device and cache folder: heads and classifiers share one
     instead of opening a new cache connection on every call."""
+    from anytask.backbones.device import default_batch_size, resolve_device
+
     folder = str(cache_dir or default_cache_dir()) if use_cache else None
+    where = resolve_device(device)
     with _embedders_lock:
-        key = (name, folder)
+        key = (name, folder, where)
         if key not in _embedders:
-            _embedders[key] = Embedder(get_backbone(name), cache_dir=folder, use_cache=use_cache)
+            _embedders[key] = Embedder(get_backbone(name, device=where), cache_dir=folder, use_cache=use_cache,
+                                       batch_size=default_batch_size(where))
         return _embedders[key]
 
 
@@ -142,5 +164,6 @@ def is_causal(backbone) -> bool:
 
 __all__ = [
     "BACKBONES", "is_causal", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
-    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "share_backbone", "state_hash",
+    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "resolve_device", "share_backbone",
+    "state_hash",
 ]

@@ -117,14 +117,27 @@ class Backbone(nn.Module, ABC):
             return self.forward_tokens(inputs), inputs["attention_mask"]
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> Tensor:
-        """Pooled embeddings ``(N, D)``, batched by length for speed; no cache (see Embedder)."""
+        """Pooled embeddings ``(N, D)`` on the CPU, batched by length for speed; no cache (see Embedder). On an
+        accelerator a batch that runs out of memory is split in half and retried (down to one text)."""
         texts = check_texts(texts)
         out = torch.empty(len(texts), self.config.dim)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(texts), batch_size):
+        start = 0
+        while start < len(texts):
             idx = order[start : start + batch_size]
-            inputs = self._tokenize_checked([texts[i] for i in idx])
-            with torch.no_grad():
-                states = self.forward_tokens(inputs)  # (B, T, D)
-                out[idx] = self.pool(states, inputs["attention_mask"]).float().cpu()
+            try:
+                inputs = self._tokenize_checked([texts[i] for i in idx])
+                with torch.no_grad():
+                    states = self.forward_tokens(inputs)  # (B, T, D)
+                    out[idx] = self.pool(states, inputs["attention_mask"]).float().cpu()
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size = max(1, batch_size // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                warnings.warn(f"{self.config.name}: out of memory on {self.device}; batches of {batch_size} from "
+                              "here on", stacklevel=2)
+                continue
+            start += len(idx)
         return out

@@ -2,12 +2,17 @@
 
 The cached path is the uncached path plus a lookup: misses are embedded in
 length-sorted batches exactly as ``Backbone.embed`` does, and a test proves the
-two return the same vectors. Duplicate texts are embedded once.
+two return the same vectors. Duplicate texts are embedded once. Embedding 1,000 texts or more shows
+a progress bar on stderr (``progress=None``, the default; ``True`` from 512, ``False`` never; the
+CLI's ``--quiet`` and ``TQDM_DISABLE=1`` turn every bar off) and logs a line on the ``anytask``
+logger.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Sequence
 
 import numpy as np
@@ -16,12 +21,15 @@ from tqdm.auto import tqdm
 from anytask.backbones.base import Backbone, check_texts
 from anytask.backbones.cache import EmbeddingCache
 
+log = logging.getLogger(__name__)
+PROGRESS_FROM = 1000  # texts to embed before a bar appears by default
+
 
 class Embedder:
     """``Embedder(backbone, cache_dir=None, use_cache=True).embed(texts) -> np.ndarray (N, D)``."""
 
     def __init__(self, backbone: Backbone, *, cache_dir: str | os.PathLike | None = None,
-                 use_cache: bool = True, batch_size: int = 32, progress: bool = False) -> None:
+                 use_cache: bool = True, batch_size: int = 32, progress: bool | None = None) -> None:
         self.backbone = backbone
         self.batch_size = batch_size
         self.progress = progress
@@ -54,8 +62,10 @@ class Embedder:
     def _compute(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Embed in chunks, writing each chunk to the cache as soon as it is done."""
         step = self.batch_size * 16
-        bar = tqdm(total=len(texts), desc=f"embed [{self.backbone.config.name}]", unit="text",
-                   disable=not self.progress or len(texts) < step, leave=False)
+        shown = self.progress is not False and len(texts) >= (PROGRESS_FROM if self.progress is None else step)
+        bar = tqdm(total=len(texts), desc=f"embed [{self.backbone.config.name}]", unit="text", disable=not shown,
+                   leave=False)
+        start_time = time.perf_counter()
         computed: dict[str, np.ndarray] = {}
         for start in range(0, len(texts), step):
             part = texts[start : start + step]
@@ -65,6 +75,9 @@ class Embedder:
             computed.update(zip(part, X))
             bar.update(len(part))
         bar.close()
+        seconds = time.perf_counter() - start_time
+        log.info("embedded %d texts with %s on %s in %.1f s (%.0f texts/s)", len(texts), self.backbone.config.name,
+                 self.backbone.device, seconds, len(texts) / max(seconds, 1e-9))
         return computed
 
 

@@ -47,9 +47,14 @@ class PromptedEncoder:
         self.dim = int(model.config.hidden_size)
         self.n_layers = len(self.layers)
 
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        return dict(self.backbone.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                            return_tensors="pt"))
+        enc = self.backbone.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                      return_tensors="pt")
+        return {k: v.to(self.device) for k, v in enc.items()}
 
     def __call__(self, enc: dict[str, Tensor], prompts: Tensor | None) -> Tensor:
         """Mean-pooled (unnormalised) features ``(N, D)``; ``prompts`` is ``(depth, length, D)`` or None."""
@@ -59,7 +64,7 @@ class PromptedEncoder:
         if prompts is not None and prompts.shape[1]:
             n, length = ids.shape[0], prompts.shape[1]
             emb = torch.cat([emb[:, :1], prompts[0].unsqueeze(0).expand(n, -1, -1), emb[:, 1:]], 1)
-            ones = torch.ones(n, length, dtype=mask.dtype)
+            ones = torch.ones(n, length, dtype=mask.dtype, device=mask.device)
             mask = torch.cat([mask[:, :1], ones, mask[:, 1:]], 1)
             pool_mask = torch.cat([pool_mask[:, :1], torch.zeros_like(ones), pool_mask[:, 1:]], 1)
             # deeper layers: a pre-hook swaps in this layer's prompts; it exists only during this call and

@@ -78,9 +78,14 @@ class SplitEncoder:
         shell.encoder.layer = copy.deepcopy(shell.encoder.layer).requires_grad_(True)
         return shell
 
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        return dict(self.backbone.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                            return_tensors="pt"))
+        enc = self.backbone.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                      return_tensors="pt")
+        return {k: v.to(self.device) for k, v in enc.items()}
 
     @torch.no_grad()
     def lower(self, texts: list[str], batch_size: int = 64) -> list[Tensor]:
@@ -99,8 +104,8 @@ class SplitEncoder:
         copy) and their mask ``(N, T)`` (1 on real tokens): what late-interaction scorers compare."""
         top = self.top if top is None else top
         T = max(len(s) for s in states)
-        padded = torch.zeros(len(states), T, states[0].shape[-1])
-        mask = torch.zeros(len(states), T, dtype=torch.long)
+        padded = torch.zeros(len(states), T, states[0].shape[-1], device=states[0].device)
+        mask = torch.zeros(len(states), T, dtype=torch.long, device=states[0].device)
         for i, s in enumerate(states):
             padded[i, :len(s)], mask[i, :len(s)] = s, 1
         out = top(inputs_embeds=padded, attention_mask=mask, token_type_ids=torch.zeros_like(mask))

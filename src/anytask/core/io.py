@@ -118,7 +118,8 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
         from safetensors.torch import save_file  # torch is imported on first save, not with anytask.core
 
         save_file(tensors, str(weights))
-        params = obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
+        params = (obj._saved_params() if hasattr(obj, "_saved_params")
+                  else obj.get_params(deep=False) if hasattr(obj, "get_params") else {})
         config = {
             "format": FORMAT_VERSION,
             "anytask_version": __version__,

@@ -114,6 +114,12 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())}."
             ) from None
 
+    def name_of(self, obj: object) -> str | None:
+        """The name ``obj`` (an instance of a registered class, or the class) is registered under, or None."""
+        cls = obj if isinstance(obj, type) else type(obj)
+        self._complete()
+        return next((name for name, e in self._entries.items() if e.obj is cls), None)
+
     def names(self) -> list[str]:
         self._complete()
         return sorted(self._entries)

@@ -21,11 +21,19 @@ def command_line(prog: str = "anytask") -> str:
 
 def write_results(out: str | os.PathLike, results: dict, markdown: str,
                   plot: Callable[[dict, Path], object] | None = None) -> list[Path]:
-    """Write the JSON, the Markdown (headed by the command) and, given a plotting function, the PNG."""
+    """Write the JSON, the Markdown (headed by the command) and, given a plotting function, the PNG (skipped,
+    with a warning, where matplotlib is not installed: ``pip install 'anytask[plot]'``)."""
     out = Path(out)
     written = [write_file_atomic(out, (json.dumps(results, indent=1) + "\n").encode())]
     header = f"Command: `{results['command']}`\n\n" if results.get("command") else ""
     written.append(write_file_atomic(out.with_suffix(".md"), (header + markdown).encode()))
+    from anytask.core.extras import has
+
+    if plot is not None and not has("matplotlib"):
+        import warnings
+
+        warnings.warn("no plot: matplotlib is not installed (pip install 'anytask[plot]')", stacklevel=2)
+        plot = None
     if plot is not None:
         png = out.with_suffix(".png")
         fd, tmp = tempfile.mkstemp(prefix=f".{png.stem}.", suffix=".png", dir=png.parent)

@@ -56,7 +56,9 @@ def markdown(results: dict, metric: str = "accuracy") -> str:
 
 
 def plot(results: dict, path: str | Path, metric: str = "accuracy") -> Path:
-    import matplotlib
+    from anytask.core.extras import require
+
+    matplotlib = require("matplotlib", "plot", "plotting")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -40,7 +40,9 @@ def stream_markdown(results: dict) -> str:
 
 
 def stream_plot(results: dict, path) -> Path:
-    import matplotlib
+    from anytask.core.extras import require
+
+    matplotlib = require("matplotlib", "plot", "plotting")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -47,6 +47,11 @@ def set_verbosity(quiet: bool, verbose: bool) -> None:
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         warnings.simplefilter("ignore")
+    import logging
+
+    # the library's loggers (anytask.*): what was embedded, on which device, how fast, what auto chose
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING,
+                        format="anytask: %(levelname)s %(name)s: %(message)s" if verbose else "anytask: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> int:

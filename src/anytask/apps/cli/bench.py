@@ -42,7 +42,8 @@ def run(args) -> None:
     if any(not (t.startswith("sklearn:")) for t in tasks):
         from anytask.backbones import Embedder, create_backbone
 
-        embedder = Embedder(create_backbone(args.backbone), cache_dir=args.cache_dir, progress=not args.no_progress)
+        embedder = Embedder(create_backbone(args.backbone, device=args.device), cache_dir=args.cache_dir,
+                            progress=not args.no_progress)
     data_root = args.data_root
     prepared, stats = prepare_tasks(tasks, data_root=data_root, shots=args.shots, seeds=seeds,
                                     max_test=args.max_test, embedder=embedder, progress=not args.no_progress)

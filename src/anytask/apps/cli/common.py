@@ -68,6 +68,8 @@ def backbone_opts(sp) -> None:
     sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, or hf:<folder>")
     sp.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ANYTASK_CACHE_DIR "
                     "or ~/.cache/anytask)")
+    sp.add_argument("--device", default="auto", help="auto (default: $ANYTASK_DEVICE, else a CUDA GPU when "
+                    "present, else mps, else cpu), cpu, cuda, cuda:N or mps")
 
 
 def input_opts(sp, what: str) -> None:

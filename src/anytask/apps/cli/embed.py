@@ -22,10 +22,12 @@ def run(args) -> None:
     import numpy as np
 
     from anytask.backbones import Embedder, create_backbone
+    from anytask.backbones.device import default_batch_size, resolve_device
 
     texts = read_texts(args)
-    embedder = Embedder(create_backbone(args.backbone), cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                        progress=True)
+    device = resolve_device(args.device)
+    embedder = Embedder(create_backbone(args.backbone, device=device), cache_dir=args.cache_dir,
+                        use_cache=not args.no_cache, progress=True, batch_size=default_batch_size(device))
     X = embedder.embed(texts)
     if args.out:
         import io as _io

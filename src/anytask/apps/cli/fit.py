@@ -27,7 +27,7 @@ def run(args) -> None:
     check_out(args)
     data = read_table(args.data, text_column=args.text_column, label_column=args.label_column)
     clf = TextClassifier(backbone=args.backbone, head=args.head, head_params=parse_params(args.param) or None,
-                         cache_dir=args.cache_dir)
+                         cache_dir=args.cache_dir, device=args.device)
     start = time.perf_counter()
     clf.fit(data.X, data.y)
     io.save(clf, args.out)

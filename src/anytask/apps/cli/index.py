@@ -60,7 +60,8 @@ def run(args) -> None:
         check_out(args)
         INDEXES.get(args.index)
         texts, ids = _read_corpus(args)
-        index = TextIndex(backbone=args.backbone, index=args.index, cache_dir=args.cache_dir).fit(texts, ids)
+        index = TextIndex(backbone=args.backbone, index=args.index, cache_dir=args.cache_dir,
+                          device=args.device).fit(texts, ids)
         io.save(index, args.out)
         print(f"indexed {len(index)} documents with {args.backbone} in {time.perf_counter() - start:.1f}s; "
               f"saved to {args.out}")

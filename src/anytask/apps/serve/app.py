@@ -161,7 +161,8 @@ async def _too_large(limit: int, send) -> None:
 
 
 def create_app(service: TaskService, *, token: str | None, read_only: bool = False,
-               log: Callable[[str], None] | None = None, loopback_only: bool = False) -> FastAPI:
+               log: Callable[[str], None] | None = None, loopback_only: bool = False,
+               log_json: bool = False) -> FastAPI:
     """The FastAPI app over ``service``; ``log`` (if given) receives one line per request.
     ``loopback_only`` (dev mode, no token) refuses requests whose Host or Origin is not a loopback name,
     so a web page the operator visits cannot write through DNS rebinding."""
@@ -261,7 +262,7 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
     if loopback_only:
         app.add_middleware(LoopbackOnly)
     if log is not None:
-        app.add_middleware(RequestLog, log=log)
+        app.add_middleware(RequestLog, log=log, json_lines=log_json)
     return app
 
 
@@ -332,10 +333,11 @@ class Metrics:
 
 
 class RequestLog:
-    """Pure ASGI middleware: one line per HTTP request (method, path, status, milliseconds)."""
+    """Pure ASGI middleware: one line per HTTP request — ``GET /healthz 200 3 ms``, or with ``json_lines`` one
+    JSON object: time (UTC, ISO 8601), method, path, status, ms, and the task or index the path names."""
 
-    def __init__(self, app, *, log) -> None:
-        self.app, self.log = app, log
+    def __init__(self, app, *, log, json_lines: bool = False) -> None:
+        self.app, self.log, self.json_lines = app, log, json_lines
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -350,7 +352,19 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.log(f"{scope['method']} {scope['path']} {status[0]} {1000 * (time.perf_counter() - start):.0f} ms")
+            ms = 1000 * (time.perf_counter() - start)
+            if not self.json_lines:
+                self.log(f"{scope['method']} {scope['path']} {status[0]} {ms:.0f} ms")
+            else:
+                import datetime
+                import json
+
+                record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                          "method": scope["method"], "path": scope["path"], "status": status[0], "ms": round(ms, 1)}
+                parts = scope["path"].split("/")  # /v1/tasks/<name>/..., /v1/indexes/<name>/...
+                if len(parts) > 3 and parts[1] == "v1" and parts[2] in ("tasks", "indexes") and parts[3]:
+                    record["task" if parts[2] == "tasks" else "index"] = parts[3]
+                self.log(json.dumps(record))
 
 
 class _HTTP(Exception):

@@ -72,7 +72,7 @@ def separation(emb: Tensor, y: Tensor) -> float:
     e = F.normalize(emb, dim=-1)
     sim = e @ e.T
     same = y[:, None] == y[None, :]
-    off = ~torch.eye(len(y), dtype=torch.bool)
+    off = ~torch.eye(len(y), dtype=torch.bool, device=sim.device)
     pos, neg = sim[same & off], sim[~same]
     if not len(pos) or not len(neg):
         return float("inf")
@@ -89,7 +89,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
     def __init__(self, *, backbone: str = "minilm", n_top: int = 2, max_steps: int = 20, batch_size: int = 32,
                  lr: float = 3e-4, check_every: int = 5, margin: float = 0.8, max_length: int = 64,
                  sampling: str = "random", keep_frozen: bool = True, max_seconds: float | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
+                 progress: bool = False, device: str = "auto") -> None:
         self.backbone = backbone
         self.n_top = n_top
         self.max_steps = max_steps
@@ -103,6 +103,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
+        self.device = device
 
     # -- checks --------------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -124,7 +125,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         from anytask.backbones import get_backbone
         from anytask.backbones.split import SplitEncoder
 
-        return SplitEncoder(get_backbone(self.backbone), int(self.n_top), int(self.max_length))
+        return SplitEncoder(get_backbone(self.backbone, device=self.device), int(self.n_top), int(self.max_length))
 
     # -- fit -------------------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -138,7 +139,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         lower = split.lower(texts)
-        targets = torch.as_tensor(y_idx, dtype=torch.long)
+        targets = torch.as_tensor(y_idx, dtype=torch.long, device=split.device)
         counts = np.bincount(y_idx, minlength=len(classes))
         self.history_, self.tuned_, start = [], bool(counts.max() >= 2), time.perf_counter()
         if not self.tuned_:
@@ -161,7 +162,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         top = split.top
         opt = torch.optim.AdamW([p for p in top.parameters() if p.requires_grad], lr=float(self.lr),
                                 weight_decay=0.01)
-        batches = (_class_batches(targets.numpy(), bs, rng) if self.sampling == "classes" else _batches(n, bs, rng))
+        batches = (_class_batches(targets.cpu().numpy(), bs, rng) if self.sampling == "classes" else _batches(n, bs, rng))
         bar = tqdm(total=total, desc="contrastive", disable=not self.progress)
         self.stopped_, last = "max_steps", 0
         for step in range(total):
@@ -198,7 +199,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
         split.top.eval()
         tops = [split.top, split.frozen_top] if self.keep_frozen else [split.top]
         return torch.cat([torch.cat([split.pooled(lower[i:i + batch_size], top) for top in tops], 1)
-                          for i in range(0, len(lower), batch_size)]).numpy()
+                          for i in range(0, len(lower), batch_size)]).cpu().numpy()
 
     # -- predict -----------------------------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:
@@ -236,7 +237,7 @@ class ContrastiveHead(ClassifierMixin, BaseEstimator):
     def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "ContrastiveHead":
         from anytask.methods.heads.linear_probe import LinearProbe
 
-        head = cls(**params)
+        head = cls(**{**params, "device": "auto"})  # the saving machine's device may not exist here
         classes = extra["classes"]
         head.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
         split = head._split()

@@ -34,13 +34,13 @@ class Centroid(BaseHead):
         self.scale = scale
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
-        self.prototypes_ = normalize(class_means(X, y, len(self.classes_)), dim=-1)  # (C, D)
+        self.prototypes_ = normalize(class_means(X, y, len(self.classes_)), dim=-1).numpy()  # (C, D)
 
     def _logits(self, X: Tensor) -> Tensor:
-        return self.scale * normalize(X.double(), dim=-1) @ self.prototypes_.double().T  # (N, C)
+        return self.scale * normalize(X.double(), dim=-1) @ torch.from_numpy(self.prototypes_).double().T  # (N, C)
 
     def _tensors(self) -> dict[str, Tensor]:
-        return {"prototypes": self.prototypes_}
+        return {"prototypes": torch.from_numpy(self.prototypes_)}
 
     def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
-        self.prototypes_ = tensors["prototypes"]
+        self.prototypes_ = tensors["prototypes"].float().numpy()

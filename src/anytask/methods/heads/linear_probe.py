@@ -18,6 +18,10 @@ more example of its class with sample weight ``w`` (it counts as ``w`` examples;
 every cross-validation fold keeps it). With few examples per class the names carry much of the
 signal; as examples accumulate they outweigh it. Off by default (``0``: the standard probe).
 Classes without names (numbers, no descriptions) are fitted without it, with a warning.
+
+``class_weight`` is scikit-learn's (``"balanced"`` or ``{label: weight}``): with imbalanced classes (spam
+among ham) it weights each class's examples inversely to its frequency, in the fit and in every
+calibration fold. The fitted ``coef_`` and ``intercept_`` are numpy arrays, as scikit-learn's are.
 """
 
 from __future__ import annotations
@@ -47,17 +51,20 @@ class LinearProbe(BaseHead):
                               "tol": [Interval(Real, 0, None, closed="neither")],
                               "calibration": [StrOptions({"temperature"}), None],
                               "label_prior": [Interval(Real, 0, None, closed="left")], "descriptions": [dict, None],
+                              "class_weight": [StrOptions({"balanced"}), dict, None],
                               "backbone": [str], "cache_dir": [str, None]}
 
     def __init__(self, *, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6,
                  calibration: str | None = "temperature", label_prior: float = 0.0, descriptions: dict | None = None,
-                 backbone: str = "minilm", cache_dir: str | None = None) -> None:
+                 class_weight: str | dict | None = None, backbone: str = "minilm",
+                 cache_dir: str | None = None) -> None:
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
         self.calibration = calibration
         self.label_prior = label_prior
         self.descriptions = descriptions
+        self.class_weight = class_weight
         self.backbone = backbone
         self.cache_dir = cache_dir
 
@@ -67,7 +74,8 @@ class LinearProbe(BaseHead):
         from sklearn.linear_model import LogisticRegression
 
         tol, max_iter = (self.tol, self.max_iter) if start is None else (max(self.tol, 1e-4), min(self.max_iter, 100))
-        model = LogisticRegression(C=float(self.C), max_iter=max_iter, tol=tol, warm_start=start is not None)
+        model = LogisticRegression(C=float(self.C), max_iter=max_iter, tol=tol, warm_start=start is not None,
+                                   class_weight=self._class_weight_idx())
         if start is not None:
             model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
         weight = None
@@ -78,6 +86,17 @@ class LinearProbe(BaseHead):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported through n_iter_ == max_iter
             return model.fit(X, y, sample_weight=weight)
+
+    def _class_weight_idx(self) -> str | dict | None:
+        """``class_weight`` keyed by class index (the fit sees indices into ``classes_``, not the labels)."""
+        if not isinstance(self.class_weight, dict):
+            return self.class_weight
+        lookup = {str(label): i for i, label in enumerate(self.classes_.tolist())}
+        unknown = [k for k in self.class_weight if str(k) not in lookup]
+        if unknown:
+            raise AnytaskError(f"class_weight names label(s) {unknown[:5]} that are not in y; the classes are "
+                               f"{self.classes_.tolist()[:20]}")
+        return {lookup[str(k)]: float(w) for k, w in self.class_weight.items()}
 
     def _fit(self, X: Tensor, y: Tensor) -> None:
         from anytask.methods.heads.zero_shot import name_examples
@@ -92,8 +111,8 @@ class LinearProbe(BaseHead):
         X64, y_np = X.double().numpy(), y.numpy()
         model = self._model(X64, y_np, names=names)
         self.n_iter_ = np.asarray(model.n_iter_)
-        self.coef_ = torch.from_numpy(model.coef_).float()  # (1, D) for two classes, else (C, D)
-        self.intercept_ = torch.from_numpy(model.intercept_).float()
+        self.coef_ = model.coef_.astype(np.float32)  # (1, D) for two classes, else (C, D)
+        self.intercept_ = model.intercept_.astype(np.float32)
         self.temperature_ = (self._fit_temperature(X64, y_np, model, names) if self.calibration == "temperature"
                              else 1.0)
 
@@ -122,16 +141,17 @@ class LinearProbe(BaseHead):
         return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-2), np.log(1e2)), method="bounded").x))
 
     def _logits(self, X: Tensor) -> Tensor:
-        z = X.double() @ self.coef_.double().T + self.intercept_.double()  # (N, n_out)
+        coef, intercept = torch.from_numpy(self.coef_).double(), torch.from_numpy(self.intercept_).double()
+        z = X.double() @ coef.T + intercept  # (N, n_out)
         z = z / self.temperature_  # T = 1 without calibration; the argmax never changes
         return torch.cat([torch.zeros_like(z), z], dim=1) if z.shape[1] == 1 else z
 
     def _tensors(self) -> dict[str, Tensor]:
-        return {"coef": self.coef_, "intercept": self.intercept_,
+        return {"coef": torch.from_numpy(self.coef_), "intercept": torch.from_numpy(self.intercept_),
                 "temperature": torch.tensor(self.temperature_, dtype=torch.float64)}
 
     def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
-        self.coef_, self.intercept_ = tensors["coef"], tensors["intercept"]
+        self.coef_, self.intercept_ = tensors["coef"].float().numpy(), tensors["intercept"].float().numpy()
         if "temperature" in tensors:
             self.temperature_ = float(tensors["temperature"])
         else:  # saved before calibration existed: its probabilities were never calibrated

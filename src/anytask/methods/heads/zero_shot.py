@@ -127,17 +127,19 @@ class ZeroShot(BaseHead):
             raise AnytaskError(f"backbone {self.backbone!r} gives {E.shape[1]}-d label embeddings but X has "
                                f"{X.shape[1]} features; embed X with the same backbone")
         self.n_features_in_ = E.shape[1]
-        self.label_prototypes_ = E
+        self.label_prototypes_ = E.numpy()
         proto = self.label_weight * E
         if X is not None:
             proto = proto + class_means(X, y, len(classes))
-        self.prototypes_ = normalize(proto, dim=-1)  # (C, D)
+        self.prototypes_ = normalize(proto, dim=-1).numpy()  # (C, D)
 
     def _logits(self, X: Tensor) -> Tensor:
-        return self.scale * normalize(X.double(), dim=-1) @ self.prototypes_.double().T  # (N, C)
+        return self.scale * normalize(X.double(), dim=-1) @ torch.from_numpy(self.prototypes_).double().T  # (N, C)
 
     def _tensors(self) -> dict[str, Tensor]:
-        return {"prototypes": self.prototypes_, "label_prototypes": self.label_prototypes_}
+        return {"prototypes": torch.from_numpy(self.prototypes_),
+                "label_prototypes": torch.from_numpy(self.label_prototypes_)}
 
     def _load_tensors(self, tensors: dict[str, Tensor]) -> None:
-        self.prototypes_, self.label_prototypes_ = tensors["prototypes"], tensors["label_prototypes"]
+        self.prototypes_ = tensors["prototypes"].float().numpy()
+        self.label_prototypes_ = tensors["label_prototypes"].float().numpy()

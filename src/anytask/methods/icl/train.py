@@ -114,7 +114,9 @@ def main(argv=None) -> None:
 
 
 def plot(history: list[dict], path: Path, task: str) -> None:
-    import matplotlib
+    from anytask.core.extras import require
+
+    matplotlib = require("matplotlib", "plot", "plotting")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

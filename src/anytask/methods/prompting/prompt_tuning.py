@@ -85,7 +85,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
                  scale: float = 20.0, lambda_input: float = 10.0, lambda_label: float = 25.0,
                  kl_weight: float = 1.0, gpa_mean: float | None = None, gpa_std: float = 1.0,
                  max_length: int = 64, max_steps: int | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
+                 progress: bool = False, device: str = "auto") -> None:
         self.backbone = backbone
         self.descriptions = descriptions
         self.templates = templates
@@ -105,6 +105,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
         self.max_steps = max_steps
         self.seed = seed
         self.progress = progress
+        self.device = device
 
     # -- label texts ----------------------------------------------------------------------------
     def _label_name(self, c) -> str:
@@ -121,7 +122,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
     def _encoder(self) -> PromptedEncoder:
         from anytask.backbones import get_backbone
 
-        return PromptedEncoder(get_backbone(self.backbone), self.max_length)
+        return PromptedEncoder(get_backbone(self.backbone, device=self.device), self.max_length)
 
     def _frozen_label_targets(self, enc: PromptedEncoder, classes) -> Tensor:
         with torch.no_grad():
@@ -161,9 +162,9 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         dim = enc.dim
-        prompts = nn.ParameterDict({
-            "input": nn.Parameter(0.02 * torch.randn(self._depth(enc), self.length, dim)),
-            "label": nn.Parameter(0.02 * torch.randn(self._depth(enc), self.length, dim)),
+        prompts = nn.ParameterDict({  # drawn on the CPU: the same seed gives the same start on every device
+            "input": nn.Parameter((0.02 * torch.randn(self._depth(enc), self.length, dim)).to(enc.device)),
+            "label": nn.Parameter((0.02 * torch.randn(self._depth(enc), self.length, dim)).to(enc.device)),
         })
         label_enc = enc.tokenize(self._label_texts(classes, self.templates[0]))
         regulate = self.self_regulating
@@ -172,7 +173,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
             with torch.no_grad():
                 frozen = torch.cat([F.normalize(enc(enc.tokenize(texts[i:i + 64]), None), dim=-1)
                                     for i in range(0, len(texts), 64)])
-        targets = torch.as_tensor(y_idx, dtype=torch.long)
+        targets = torch.as_tensor(y_idx, dtype=torch.long, device=enc.device)
         steps_per_epoch = math.ceil(len(texts) / self.batch_size)
         total = self.epochs * steps_per_epoch
         if self.max_steps is not None:
@@ -214,7 +215,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
             self.history_.append({"epoch": epoch + 1, "step": step, **{k: round(v, 5) for k, v in parts.items()},
                                   "seconds": round(time.perf_counter() - start, 2)})
         final = aggregate if regulate else {k: v.detach().clone() for k, v in prompts.items()}
-        self.input_prompts_, self.label_prompts_ = final["input"], final["label"]
+        self.input_prompts_, self.label_prompts_ = final["input"].cpu(), final["label"].cpu()
         self.n_steps_ = step
         return self
 
@@ -233,11 +234,11 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "input_prompts_")
         texts = check_raw_texts(X, "prompt_tuning")
         enc = self._encoder()
-        g = F.normalize(enc(enc.tokenize(self._label_texts(self.classes_, self.templates[0])), self.label_prompts_),
-                        dim=-1)
-        out = [self.scale * F.normalize(enc(enc.tokenize(texts[i:i + 64]), self.input_prompts_), dim=-1) @ g.T
+        inputs, labels = self.input_prompts_.to(enc.device), self.label_prompts_.to(enc.device)
+        g = F.normalize(enc(enc.tokenize(self._label_texts(self.classes_, self.templates[0])), labels), dim=-1)
+        out = [self.scale * F.normalize(enc(enc.tokenize(texts[i:i + 64]), inputs), dim=-1) @ g.T
                for i in range(0, len(texts), 64)]
-        return torch.cat(out).double().numpy()
+        return torch.cat(out).double().cpu().numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
@@ -253,7 +254,7 @@ class PromptTuning(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "PromptTuning":
-        head = cls(**params)
+        head = cls(**{**params, "device": "auto"})  # the saving machine's device may not exist here
         classes = extra["classes"]
         head.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
         try:

@@ -22,17 +22,18 @@ from anytask.methods.retrieval.base import INDEXES
 
 class TextIndex(BaseEstimator):
     def __init__(self, *, backbone: str = "minilm", index: str = "exact", index_params: dict | None = None,
-                 cache_dir: str | None = None, use_cache: bool = True) -> None:
+                 cache_dir: str | None = None, use_cache: bool = True, device: str = "auto") -> None:
         self.backbone = backbone
         self.index = index
         self.index_params = index_params
         self.cache_dir = cache_dir
         self.use_cache = use_cache
+        self.device = device
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         from anytask.backbones import get_embedder
 
-        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache)
+        embedder = get_embedder(self.backbone, cache_dir=self.cache_dir, use_cache=self.use_cache, device=self.device)
         expected = getattr(self, "backbone_identity_", None)
         if expected is not None and embedder.backbone.identity != expected:
             raise AnytaskError(f"this index holds embeddings of {expected}, but {self.backbone!r} now resolves to "
@@ -94,7 +95,8 @@ class TextIndex(BaseEstimator):
     def _from_state(cls, params: dict, extra: dict, tensors: dict) -> "TextIndex":
         from anytask.core.io import resolve_class
 
-        obj = cls(**{**params, "cache_dir": None})  # a saved folder must not choose where the cache is written
+        # a saved folder must not choose where the cache is written, nor this machine's device
+        obj = cls(**{**params, "cache_dir": None, "device": "auto"})
         index_cls = resolve_class(extra["index_class"])
         obj.index_ = index_cls._from_state(extra["index_params"], extra["index_extra"],
                                            {k[6:]: v for k, v in tensors.items() if k.startswith("index.")})
