@@ -29,8 +29,13 @@ class BackboneConfig:
     dim: int
     max_length: int
     reference: str = ""
-    pooling: str = "mean"
+    pooling: str = "mean"  # one of POOLING_MODES, or several joined by "+" (their outputs concatenated)
     normalize: bool = True
+    prompt: str = ""  # prepended to every text (a sentence-transformers folder's default prompt)
+
+
+# sentence-transformers' pooling modes (its Pooling module), computed the same way
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 
 
 def state_hash(module: nn.Module) -> str:
@@ -41,6 +46,32 @@ def state_hash(module: nn.Module) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def pool_tokens(states: Tensor, mask: Tensor, mode: str) -> Tensor:
+    """One pooling mode over token states ``(N, T, D)`` with mask ``(N, T)``, as sentence-transformers computes it
+    (left or right padding): the first or last real token, the max, the mean, the sum over sqrt(length), or the
+    mean weighted by position (1, 2, ... from the first real token)."""
+    m = mask.unsqueeze(-1).to(states.dtype)  # (N, T, 1)
+    if mode == "mean":
+        return (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
+    if mode == "mean_sqrt_len_tokens":
+        return (states * m).sum(1) / torch.sqrt(m.sum(1).clamp_min(1e-9))
+    if mode == "max":
+        return states.masked_fill(m == 0, float("-inf")).max(1).values
+    if mode == "cls":
+        first = mask.to(torch.int).argmax(1)  # 0 with right padding
+        return states[torch.arange(len(states), device=states.device), first]
+    if mode == "lasttoken":
+        values, flipped = mask.flip(1).max(1)
+        last = states.shape[1] - 1 - torch.where(values == 0, states.shape[1] - 1, flipped)
+        return (states * m)[torch.arange(len(states), device=states.device), last]
+    if mode == "weightedmean":
+        weights = torch.arange(1, states.shape[1] + 1, device=states.device, dtype=states.dtype).view(1, -1, 1)
+        weights = weights - mask.to(torch.int32).argmax(1).view(-1, 1, 1).to(states.dtype)
+        w = m * weights
+        return (states * w).sum(1) / w.sum(1).clamp_min(1e-9)
+    raise AnytaskError(f"unknown pooling {mode!r}; use one of {', '.join(POOLING_MODES)}")
 
 
 class Backbone(nn.Module, ABC):
@@ -79,7 +110,8 @@ class Backbone(nn.Module, ABC):
     def identity(self) -> str:
         """What the embedding cache keys on: name, weights, truncation length, pooling."""
         c = self.config
-        return f"{c.name}|w={self.weights_hash[:20]}|len={c.max_length}|pool={c.pooling}|norm={c.normalize}"
+        prompt = f"|prompt={hashlib.sha256(c.prompt.encode()).hexdigest()[:12]}" if c.prompt else ""
+        return f"{c.name}|w={self.weights_hash[:20]}|len={c.max_length}|pool={c.pooling}|norm={c.normalize}{prompt}"
 
     @property
     def device(self) -> torch.device:
@@ -98,16 +130,15 @@ class Backbone(nn.Module, ABC):
         return {k: v.to(self.device) for k, v in inputs.items()}
 
     def pool(self, states: Tensor, mask: Tensor) -> Tensor:
-        m = mask.unsqueeze(-1).to(states.dtype)  # (N, T, 1)
-        if self.config.pooling == "mean":
-            pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)  # (N, D)
-        elif self.config.pooling == "cls":
-            pooled = states[:, 0]
-        elif self.config.pooling == "max":
-            pooled = states.masked_fill(m == 0, float("-inf")).max(1).values
-        else:
-            raise AnytaskError(f"unknown pooling {self.config.pooling!r}; use mean, cls or max")
+        """Token states ``(N, T, D)`` -> one vector per text: the pooling mode(s), then ``project`` (a
+        sentence-transformers folder's Dense layers), then L2 normalisation when configured."""
+        pooled = torch.cat([pool_tokens(states, mask, mode) for mode in self.config.pooling.split("+")], dim=-1)
+        pooled = self.project(pooled)
         return nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
+
+    def project(self, pooled: Tensor) -> Tensor:
+        """What follows pooling (a folder's Dense layers); none by default."""
+        return pooled
 
     def embed_tokens(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """Token states ``(N, T, D)`` and attention mask ``(N, T)`` for one batch of texts."""

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from anytask.backbones.base import Backbone, check_texts
 from anytask.core.errors import AnytaskError
@@ -37,10 +36,9 @@ def _segment_embedding(backbone: Backbone, prefix: list[str], text: str, sep: st
     end = int(inputs["attention_mask"][0].sum()) - 1  # position of the end marker
     start = max(1, end - n_own)
     seg = states[0, start:end]
-    pooled = seg.mean(0) if backbone.config.pooling != "max" else seg.max(0).values
-    if backbone.config.normalize:
-        pooled = nn.functional.normalize(pooled, dim=-1)
-    return pooled.numpy()
+    # pooled as the backbone pools (its mode(s), Dense layers, normalisation) over the segment's tokens alone
+    pooled = backbone.pool(seg.unsqueeze(0), torch.ones(1, len(seg), dtype=torch.long, device=seg.device))[0]
+    return pooled.float().cpu().numpy()
 
 
 def loo_embeddings(backbone: Backbone, texts: Sequence[str], labels: Sequence, queries: Sequence[str] = (),

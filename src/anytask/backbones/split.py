@@ -83,7 +83,8 @@ class SplitEncoder:
         return self.backbone.device
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        enc = self.backbone.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+        prompt = self.backbone.config.prompt
+        enc = self.backbone.tokenizer([prompt + t for t in texts] if prompt else texts, padding=True, truncation=True, max_length=self.max_length,
                                       return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items()}
 
