@@ -16,7 +16,7 @@ def _fitted(blobs):
 def test_save_load_round_trip(tmp_path, blobs):
     head, X = _fitted(blobs)
     io.save(head, tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     loaded = io.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X), head.predict(X))
 
@@ -134,3 +134,27 @@ def test_a_saved_folder_cannot_choose_where_the_cache_is_written(tmp_path):
     clf.fit(["a goal", "rates rose", "a match", "shares fell"], ["sport", "finance", "sport", "finance"])
     loaded = io.load(io.save(clf, tmp_path / "m"))
     assert loaded.cache_dir is None and loaded.head_.cache_dir is None
+
+
+def test_saved_folders_carry_a_model_card_and_save_pretrained_round_trips(tmp_path):
+    from anytask import TextClassifier, create_head
+
+    texts = ["a goal in the match", "rates rose again", "the striker scored", "shares fell"]
+    labels = ["sport", "finance", "sport", "finance"]
+    clf = TextClassifier(backbone="tiny", head="linear_probe").fit(texts, labels)
+    folder = clf.save_pretrained(tmp_path / "clf")
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: anytask\n") and "text-classification" in card
+    assert "| head | `linear_probe` |" in card and "`finance`, `sport` (2)" in card
+    assert clf.backbone_identity_.replace("|", "\\|") in card and "TextClassifier.from_pretrained" in card
+    loaded = TextClassifier.from_pretrained(folder)
+    np.testing.assert_allclose(loaded.predict_proba(texts), clf.predict_proba(texts), atol=1e-6)
+    (folder / "README.md").write_text("edited by hand")  # documentation only: never read back
+    assert TextClassifier.from_pretrained(folder).predict(texts[:1]).shape == (1,)
+    head = create_head("centroid").fit(np.eye(4, dtype=np.float32), ["a", "b", "a", "b"])
+    head_folder = head.save_pretrained(tmp_path / "head")
+    assert "| kind | `anytask.methods.heads.centroid:Centroid` |" in (head_folder / "README.md").read_text()
+    with pytest.raises(AnytaskError, match="holds a Centroid, not a TextClassifier"):
+        TextClassifier.from_pretrained(head_folder)
+    with pytest.raises(AnytaskError, match="not in the local Hugging Face cache.*HF_HUB_OFFLINE=0"):
+        TextClassifier.from_pretrained("someone/not-cached-anywhere")

@@ -22,12 +22,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.validation import check_input_texts
 
 log = logging.getLogger(__name__)
 
 
-class TextClassifier(ClassifierMixin, BaseEstimator):
+class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
     def __init__(self, *, backbone: str = "minilm", head="auto", head_params: dict | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, device: str = "auto") -> None:
         self.backbone = backbone
@@ -158,6 +159,16 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                                    "(anytask list) or save the fitted head_ with the tools of its own library")
             params.update(head=name, head_params=self.head.get_params(deep=False))
         return params
+
+    def _card_fields(self) -> dict:
+        """What the saved folder's model card says beyond its config (anytask.core.io.model_card)."""
+        fields = {"task": "text classification: raw texts in, one of the labels out",
+                  "head": f"`{self._head_name() or type(self.head_).__name__}`",
+                  "backbone": f"`{self.backbone_identity_}`", "classes": list(self.classes_)}
+        report = getattr(self.head_, "report_", None)
+        if report:
+            fields["auto chose"] = f"`{report.get('chosen')}`: {report.get('reason', '')}"
+        return fields
 
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
         check_is_fitted(self, "head_")

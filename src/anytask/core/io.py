@@ -28,6 +28,7 @@ from anytask.core.errors import AnytaskError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
+CARD = "README.md"
 FORMAT_VERSION = 2  # 2: config_sha256 covers config.json itself (format 1 folders still load)
 
 
@@ -133,7 +134,81 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise AnytaskError(f"cannot save {type(obj).__name__}: a parameter is not JSON or not finite ({e})") from e
-        return write_folder_atomic(path, {CONFIG: text.encode(), WEIGHTS: weights})
+        card = model_card(obj, config)
+        return write_folder_atomic(path, {CONFIG: text.encode(), WEIGHTS: weights, CARD: card.encode()})
+
+
+def model_card(obj: Any, config: dict) -> str:
+    """The folder's README.md (a Hugging Face-style model card): what it is, its labels, the backbone it reads,
+    what it measured when it knows, how it was made and how to load it. Documentation only: loading reads
+    ``config.json`` and the tensors, checksummed, never the card."""
+    import datetime
+    import sys
+
+    from anytask.core.results import command_line
+
+    fields: dict[str, Any] = {"kind": f"`{config['class']}`"}
+    extra = config.get("extra") or {}
+    own = obj._card_fields() if hasattr(obj, "_card_fields") else {}
+    fields.update(own)
+    classes = own.get("classes", extra.get("classes"))
+    if classes is not None and "labels" not in fields:
+        shown = ", ".join(f"`{c}`" for c in list(classes)[:20])
+        fields["labels"] = f"{shown}{' ...' if len(classes) > 20 else ''} ({len(classes)})"
+        fields.pop("classes", None)
+    identity = extra.get("backbone_identity") or extra.get("backbone")
+    if identity and "backbone" not in fields:
+        fields["backbone"] = f"`{identity}`"
+    params = json.dumps(config.get("params") or {}, sort_keys=True, default=str)
+    fields["parameters"] = f"`{params if len(params) < 400 else params[:400] + ' ...'}`"
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    fields["made by"] = f"`{command_line(prog)}`" if prog == "anytask" else f"the Python API (`{prog}`)"
+    fields["saved"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by anytask " \
+                      f"{config.get('anytask_version', '?')}"
+    name = config["class"].rsplit(":", 1)[-1]
+    escaped = {k: str(v).replace("|", "\\|") for k, v in fields.items()}  # a | would end the table cell
+    rows = "\n".join(f"| {k} | {v} |" for k, v in escaped.items())
+    tags = ["anytask", name.lower()] + (["text-classification"] if classes is not None else [])
+    return (f"---\nlibrary_name: anytask\ntags: [{', '.join(tags)}]\n---\n\n# {name}\n\n"
+            f"Saved by [anytask](https://pypi.org/project/anytask/): one frozen backbone, a light part fitted per "
+            f"task.\n\n| | |\n|---|---|\n{rows}\n\n"
+            f"Load it with `anytask.core.io.load(\"<this folder>\")` or `{name}.from_pretrained(\"<this folder>\")`. "
+            f"`config.json` holds the class, its parameters and the SHA-256 of `model.safetensors` and of itself, "
+            f"checked on load; nothing here is a pickle. This card is written from them and is not read back.\n")
+
+
+class Pretrained:
+    """``save_pretrained`` / ``from_pretrained``, Hugging Face's names, over this module's folders (every saveable
+    anytask class has them). ``from_pretrained`` takes a folder or a Hugging Face hub repo id (read from the
+    local hub cache; downloaded only when ``HF_HUB_OFFLINE=0`` or ``ANYTASK_ALLOW_DOWNLOAD=1``)."""
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        return save(self, path)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike):
+        folder = Path(name_or_path).expanduser()
+        if not (folder / CONFIG).is_file() and not folder.is_dir() and "/" in str(name_or_path) \
+                and not str(name_or_path).startswith((".", "/", "~")):
+            folder = _hub_snapshot(str(name_or_path))
+        obj = load(folder)
+        if not isinstance(obj, cls):
+            raise AnytaskError(f"{name_or_path} holds a {type(obj).__name__}, not a {cls.__name__}; load it with "
+                               f"{type(obj).__name__}.from_pretrained or anytask.core.io.load")
+        return obj
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    allowed = os.environ.get("HF_HUB_OFFLINE") == "0" or os.environ.get("ANYTASK_ALLOW_DOWNLOAD") == "1"
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=not allowed))
+    except Exception as e:
+        how = ("set HF_HUB_OFFLINE=0 (or ANYTASK_ALLOW_DOWNLOAD=1) to download it" if not allowed else
+               "check the repo id and the network")
+        raise AnytaskError(f"no saved anytask model at {repo_id!r}: not a local folder and not in the local Hugging "
+                           f"Face cache ({type(e).__name__}); {how}") from None
 
 
 def config_digest(config: dict) -> str:

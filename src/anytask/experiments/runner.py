@@ -44,47 +44,69 @@ def _head_for(name: str, task, backbone: str | None, cache_dir: str | None):
     return create_head_for(name, backbone, cache_dir, **params)
 
 
-def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbone_identity: str | None = None,
-              cache_dir: str | None = None, progress: bool = True) -> dict:
+def run_cell(task, k: int, seed: int, heads: list[str], *, backbone: str | None = None,
+             cache_dir: str | None = None, on_fit=None) -> tuple[list[dict], list[dict]]:
+    """Every head on one (task, shots, seed) sample, the same sample for each: the unit of work that
+    ``run_bench`` loops over here and ``anytask.experiments.distributed`` sends to Ray. Returns (rows, skipped);
+    ``on_fit(name)`` is called after each head (progress)."""
+    rows, skipped = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short classes are reported in the task stats
+        idx = task.shot_indices(k, seed)
+    X, y = task.X_train[idx], task.y_train[idx]
+    for name in heads:
+        head = _head_for(name, task, backbone, cache_dir)
+        if head is None:
+            skipped.append({"task": task.name, "head": name, "reason": "needs a text task (label names or raw texts)"})
+        else:
+            X_fit, X_eval = X, task.X_test
+            if reads_texts(name, head.get_params(deep=False)):  # heads that run a backbone on raw texts
+                X_fit, X_eval = [task.texts_train[i] for i in idx], list(task.texts_test)
+            t0 = time.perf_counter()
+            head.fit(X_fit, y)
+            t1 = time.perf_counter()
+            proba = head.predict_proba(X_eval)
+            pred = head.classes_[np.argmax(proba, axis=1)]
+            t2 = time.perf_counter()
+            rows.append({
+                "task": task.name, "head": name, "shots_per_class": int(k), "seed": int(seed),
+                "accuracy": float(np.mean(pred == task.y_test)),
+                "macro_f1": float(f1_score(task.y_test, pred, average="macro")),
+                "ece": expected_calibration_error(proba, pred == task.y_test),
+                "fit_seconds": round(t1 - t0, 6), "predict_seconds": round(t2 - t1, 6),
+                "n_train": int(len(idx)), "n_test": int(len(task.y_test)),
+            })
+        if on_fit is not None:
+            on_fit(name)
+    return rows, skipped
+
+
+def bench_heads(heads) -> list[str]:
+    """The heads of a run: the baseline first, then the others, each once; unknown names fail here."""
     heads = list(dict.fromkeys([BASELINE, *heads]))
     for name in heads:
         HEADS.get(name)  # fail early on unknown names, with suggestions
-    rows, skipped = [], []
-    total = len(tasks) * len(shots) * len(seeds) * len(heads)
-    bar = tqdm(total=total, desc="bench", unit="fit", disable=not progress)
-    for task in tasks:
-        for k in shots:
-            for seed in seeds:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # short classes are reported in the task stats
-                    idx = task.shot_indices(k, seed)
-                X, y = task.X_train[idx], task.y_train[idx]
-                for name in heads:
-                    bar.set_postfix_str(f"{task.name} k={k} s={seed} {name}", refresh=False)
-                    head = _head_for(name, task, backbone, cache_dir)
-                    if head is None:
-                        skipped.append({"task": task.name, "head": name, "reason": "needs a text task (label names or raw texts)"})
-                        bar.update()
-                        continue
-                    X_fit, X_eval = X, task.X_test
-                    if reads_texts(name, head.get_params(deep=False)):  # heads that run a backbone on raw texts
-                        X_fit, X_eval = [task.texts_train[i] for i in idx], list(task.texts_test)
-                    t0 = time.perf_counter()
-                    head.fit(X_fit, y)
-                    t1 = time.perf_counter()
-                    proba = head.predict_proba(X_eval)
-                    pred = head.classes_[np.argmax(proba, axis=1)]
-                    t2 = time.perf_counter()
-                    rows.append({
-                        "task": task.name, "head": name, "shots_per_class": int(k), "seed": int(seed),
-                        "accuracy": float(np.mean(pred == task.y_test)),
-                        "macro_f1": float(f1_score(task.y_test, pred, average="macro")),
-                        "ece": expected_calibration_error(proba, pred == task.y_test),
-                        "fit_seconds": round(t1 - t0, 6), "predict_seconds": round(t2 - t1, 6),
-                        "n_train": int(len(idx)), "n_test": int(len(task.y_test)),
-                    })
-                    bar.update()
-    bar.close()
+    return heads
+
+
+def run_bench(tasks, heads, shots, seeds, *, backbone: str | None = None, backbone_identity: str | None = None,
+              cache_dir: str | None = None, progress: bool = True, cells=None) -> dict:
+    """``cells`` (optional) runs the grid elsewhere: called with the list of (task, k, seed) and the heads, it
+    returns one (rows, skipped) per cell in that order (``anytask.experiments.distributed.ray_cells``)."""
+    heads = bench_heads(heads)
+    grid = [(task, int(k), int(seed)) for task in tasks for k in shots for seed in seeds]
+    if cells is not None:
+        done = cells(grid, heads)
+    else:
+        bar = tqdm(total=len(grid) * len(heads), desc="bench", unit="fit", disable=not progress)
+        done = []
+        for task, k, seed in grid:
+            bar.set_postfix_str(f"{task.name} k={k} s={seed}", refresh=False)
+            done.append(run_cell(task, k, seed, heads, backbone=backbone, cache_dir=cache_dir,
+                                 on_fit=lambda _: bar.update()))
+        bar.close()
+    rows = [row for cell_rows, _ in done for row in cell_rows]
+    skipped = [s for _, cell_skipped in done for s in cell_skipped]
     return {
         "backbone": backbone,
         "backbone_identity": backbone_identity,

@@ -23,6 +23,10 @@ def add_parser(sub) -> None:
     sp.add_argument("--max-test", type=positive_int, default=1000, help="test rows per task (same rows for every run)")
     sp.add_argument("--out", required=True, help="result JSON; .md and .png are written beside it")
     sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="run the (task x shots x seed) cells as Ray tasks: a cluster's address, or none for a local "
+                    "one (pip install 'anytask[ray]'); the result file equals the local one but for timings")
+    sp.add_argument("--workers", type=positive_int, default=None, help="with --ray and no address: local CPUs")
     sp.set_defaults(func=run)
 
 
@@ -47,10 +51,17 @@ def run(args) -> None:
     data_root = args.data_root
     prepared, stats = prepare_tasks(tasks, data_root=data_root, shots=args.shots, seeds=seeds,
                                     max_test=args.max_test, embedder=embedder, progress=not args.no_progress)
+    cells = None
+    if args.ray:
+        from anytask.experiments.distributed import ray_cells
+
+        cells = ray_cells(None if args.ray == "local" else args.ray, num_cpus=args.workers,
+                          backbone=args.backbone if embedder else None, cache_dir=args.cache_dir,
+                          progress=not args.no_progress)
     results = run_bench(prepared, heads, args.shots, seeds,
                         backbone=args.backbone if embedder else None,
                         backbone_identity=embedder.backbone.identity if embedder else None,
-                        cache_dir=args.cache_dir, progress=not args.no_progress)
+                        cache_dir=args.cache_dir, progress=not args.no_progress, cells=cells)
     results["max_test"] = args.max_test
     short = stats.pop("short_classes", [])
     if short:

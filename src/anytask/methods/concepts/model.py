@@ -13,13 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from anytask.core.io import Pretrained
 from anytask.methods.concepts.sae import SparseAutoencoder, sae_from_state, sae_state
 from anytask.core.errors import AnytaskError
 
 SHIPPED = Path(__file__).resolve().parent / "weights"
 
 
-class ConceptModel:
+class ConceptModel(Pretrained):
     """An SAE plus one name (and a few top-activating texts) per concept."""
 
     def __init__(self, sae: SparseAutoencoder, names: list[str], name_scores, top_texts: list[list[str]],

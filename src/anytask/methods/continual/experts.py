@@ -15,13 +15,14 @@ import torch
 from sklearn.base import BaseEstimator
 from torch.nn.functional import cross_entropy
 
+from anytask.core.io import Pretrained
 from anytask.methods.continual.detector import ShiftDetector
 from anytask.methods.continual.nets import GrowingMLP, Reservoir, count_nonzero, prune_by_magnitude
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_features
 
 
-class ExpertLearner(BaseEstimator):
+class ExpertLearner(Pretrained, BaseEstimator):
     def __init__(self, *, hidden: int = 256, lr: float = 1e-3, window: int = 20, sensitivity: float = 3.0,
                  patience: int = 2, buffer_size: int = 200, selector_epochs: int = 30, prune: float = 0.0,
                  seed: int = 0) -> None:

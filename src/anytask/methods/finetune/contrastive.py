@@ -47,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.validation import check_raw_texts, check_text_labels
 from anytask.methods.heads.base import HEADS
 
@@ -83,7 +84,7 @@ def separation(emb: Tensor, y: Tensor) -> float:
                 summary="SetFit's contrastive pair tuning on a copy of the encoder's top layers (lower states cached), "
                         "then a calibrated linear probe",
                 input="texts", output="classes", saveable=True, needs_backbone=True, learned=True)
-class ContrastiveHead(ClassifierMixin, BaseEstimator):
+class ContrastiveHead(Pretrained, ClassifierMixin, BaseEstimator):
     """Raw texts in (``fit(texts, y)``); tunes a copy of the top layers, then fits a linear probe."""
 
     def __init__(self, *, backbone: str = "minilm", n_top: int = 2, max_steps: int = 20, batch_size: int = 32,

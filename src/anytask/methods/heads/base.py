@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.registry import Registry
 from anytask.core.validation import check_features
 
@@ -34,7 +35,7 @@ def _discover_heads() -> None:
 HEADS: Registry = Registry("head", family="heads", discover=_discover_heads)
 
 
-class BaseHead(ClassifierMixin, BaseEstimator):
+class BaseHead(Pretrained, ClassifierMixin, BaseEstimator):
     """Abstract head over features. Subclasses implement ``_fit``, ``_logits`` and the state hooks, and
     declare their parameters' valid values in ``_parameter_constraints`` (scikit-learn's convention)."""
 

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class Layer(nn.Module):
         return H + self.mlp(x)
 
 
-class Reasoner(nn.Module):
+class Reasoner(Pretrained, nn.Module):
     """Context (features, labels) -> a linear head plus a kernel-attention read-out."""
 
     def __init__(self, config: ICLConfig) -> None:

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.registry import Registry
 from anytask.core.validation import check_features
 
@@ -25,7 +26,7 @@ REGRESSORS: Registry = Registry("regressor", family="icl")
 @REGRESSORS.register("icl_regressor", reference="BraInCoRL, Yu et al. 2025, https://arxiv.org/abs/2505.15813",
                      output="values", saveable=True,
                      summary="in-context regression: the pre-trained module emits a linear model from the examples")
-class ICLRegressor(RegressorMixin, BaseEstimator):
+class ICLRegressor(Pretrained, RegressorMixin, BaseEstimator):
     def __init__(self, *, module: str = "regression", scale_features: bool = True) -> None:
         self.module = module
         self.scale_features = scale_features

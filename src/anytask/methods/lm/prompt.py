@@ -56,6 +56,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.validation import check_raw_texts, check_text_labels
 from anytask.methods.heads.base import HEADS
 
@@ -98,7 +99,7 @@ def _cut(text: str, limit: int | None) -> str:
                 summary="k demonstrations in a causal LM's prompt, label verbalizers scored by log-likelihood, "
                         "contextual calibration; needs a causal LM backbone (smollm2)",
                 input="texts", output="classes", saveable=True, needs_backbone=True, label_names=True)
-class LMPromptHead(ClassifierMixin, BaseEstimator):
+class LMPromptHead(Pretrained, ClassifierMixin, BaseEstimator):
     """Raw texts in; the labelled texts are the demonstrations, the label names the answers."""
 
     def __init__(self, *, backbone: str = "smollm2", k: int = 4, template: str = "Text: {text}\nLabel:",

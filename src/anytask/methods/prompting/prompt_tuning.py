@@ -46,6 +46,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from anytask.core.io import Pretrained
 from anytask.backbones.prompted import PromptedEncoder
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_raw_texts, check_text_labels
@@ -76,7 +77,7 @@ def agreement_kl(frozen_logits: Tensor, logits: Tensor) -> Tensor:
                 summary="deep prompts in the frozen encoder, scored against label texts; self_regulating=True "
                         "for PromptSRC (agreement with the frozen model, Gaussian prompt aggregation)",
                 input="texts", output="classes", saveable=True, needs_backbone=True, label_names=True)
-class PromptTuning(ClassifierMixin, BaseEstimator):
+class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
     """Raw texts in (``fit(texts, y)``); only the prompt tokens train."""
 
     def __init__(self, *, backbone: str = "minilm", descriptions: dict | None = None,

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.registry import Registry
 
 
@@ -67,7 +68,7 @@ def check_ids(ids, n: int, *, existing=None) -> list:
     return ids
 
 
-class BaseIndex(BaseEstimator):
+class BaseIndex(Pretrained, BaseEstimator):
     """Cosine nearest-neighbour index over unit vectors with ids."""
 
     def fit(self, X, ids=None) -> "BaseIndex":
@@ -134,7 +135,7 @@ class BaseIndex(BaseEstimator):
 RANKERS = Registry("ranker", family="retrieval", discover=_discover)
 
 
-class BaseRanker(BaseEstimator):
+class BaseRanker(Pretrained, BaseEstimator):
     """A ranker over texts: ``fit(queries, targets)`` learns from linked pairs (a ranker that learns nothing
     just checks them), ``set_targets(texts)`` caches the target space once, ``score(queries)`` gives every
     query's score for every cached target ``(n_queries, n_targets)``, ``search(queries, k)`` the best ``k``."""

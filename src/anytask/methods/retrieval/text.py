@@ -16,11 +16,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.core.validation import check_input_texts
 from anytask.methods.retrieval.base import INDEXES
 
 
-class TextIndex(BaseEstimator):
+class TextIndex(Pretrained, BaseEstimator):
     def __init__(self, *, backbone: str = "minilm", index: str = "exact", index_params: dict | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, device: str = "auto") -> None:
         self.backbone = backbone
