@@ -420,6 +420,16 @@ def retrieval_index(r: dict) -> str:
             + table(["vectors", "of them real", "index", "build s", "memory MB", "p50 ms", "p99 ms", "recall@10"], rows))
 
 
+def scale_embed(r: dict) -> str:
+    rows = [[name, f"{s['texts_per_second'][0]:.1f} ± {s['texts_per_second'][1]:.1f}",
+             f"{s['fixed_seconds'][0]:.1f} ± {s['fixed_seconds'][1]:.1f}",
+             f"{s['overall_texts_per_second'][0]:.1f} ± {s['overall_texts_per_second'][1]:.1f}"]
+            for name, s in r["summary"].items()]
+    return (f"MiniLM on {r['corpus']}: {r['n_small']:,} and {r['n_large']:,} texts per call, cache off, "
+            f"{r['repeats']} repeats (mean ± sd); Ray {r['environment']['ray']} on a local cluster.\n\n"
+            + table(["configuration", "steady texts/s", "fixed s per call", f"texts/s over {r['n_large']:,}"], rows))
+
+
 UWE_TASKS = ("job_norm", "job_norm_unseen", "desc2occ", "job_sim")
 
 
@@ -567,6 +577,9 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("retrieval/uwe.json",), retrieval_uwe),
         Section("Uni-Perceiver v2 on text: specialists vs one generalist (mixed, unmixed, unmixed + balanced)",
                 ("retrieval/generalist.json",), retrieval_generalist),
+    ]),
+    "scale": ("Scale-out on Ray: embedding throughput", [
+        Section("One process vs Ray with 1 and 2 local workers", ("scale/embed.json",), scale_embed),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

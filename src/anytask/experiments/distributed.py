@@ -46,12 +46,12 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
 class _EmbedWorker:
     """One backbone per Ray actor; batches of texts in, float32 vectors out."""
 
-    def __init__(self, backbone: str, identity: str, device: str, batch_size: int) -> None:
+    def __init__(self, backbone: str, identity: str, device: str, batch_size: int, threads: int) -> None:
         import torch
 
         from anytask.backbones import create_backbone
 
-        torch.set_num_threads(max(1, int(os.environ.get("ANYTASK_RAY_THREADS", "1"))))
+        torch.set_num_threads(threads)
         self.backbone = create_backbone(backbone, device=device)
         if self.backbone.identity != identity:
             raise AnytaskError(f"a Ray worker's {backbone!r} is {self.backbone.identity}, not the driver's {identity}: "
@@ -67,11 +67,12 @@ class RayEmbedder(Embedder):
     """``Embedder`` whose misses are embedded on a Ray cluster (see the module docstring).
 
     ``RayEmbedder("minilm", workers=2).embed(texts)`` equals ``get_embedder("minilm").embed(texts)``; ``workers``
-    is the number of actors (default: one per CPU of the cluster, one per GPU when it has GPUs)."""
+    is the number of actors (default: one per CPU of the cluster, one per GPU when it has GPUs), each running
+    torch on ``threads`` CPU threads (and reserving as many CPUs)."""
 
     def __init__(self, backbone: str = "minilm", *, address: str | None = None, workers: int | None = None,
                  cache_dir=None, use_cache: bool = True, batch_size: int = 32, block_size: int = 512,
-                 device: str = "auto", progress: bool | None = None) -> None:
+                 device: str = "auto", threads: int = 1, progress: bool | None = None) -> None:
         from anytask.backbones import create_backbone
 
         self.ray = connect(address, num_cpus=workers)
@@ -79,6 +80,7 @@ class RayEmbedder(Embedder):
         self.gpus = int(resources.get("GPU", 0)) if device in ("auto", "cuda") else 0
         self.workers = workers or self.gpus or max(1, int(resources.get("CPU", 1)))
         self.name, self.device, self.block_size = backbone, ("cuda" if self.gpus else "cpu"), block_size
+        self.threads = int(threads)
         super().__init__(create_backbone(backbone), cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
                          progress=progress)
 
@@ -97,9 +99,10 @@ class RayEmbedder(Embedder):
         bar = tqdm(total=len(texts), desc=f"embed on ray [{self.name} x{self.workers}]", unit="text",
                    disable=self.progress is False or (self.progress is None and len(texts) < 1000), leave=False)
         out = ds.map_batches(_EmbedWorker, batch_size=self.block_size, batch_format="numpy",
-                             fn_constructor_args=(self.name, self.backbone.identity, self.device, self.batch_size),
+                             fn_constructor_args=(self.name, self.backbone.identity, self.device, self.batch_size,
+                                                  self.threads),
                              compute=ray.data.ActorPoolStrategy(size=self.workers),
-                             num_cpus=0 if self.gpus else 1, num_gpus=1 if self.gpus else 0)
+                             num_cpus=0 if self.gpus else self.threads, num_gpus=1 if self.gpus else 0)
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         done = 0
         for batch in out.iter_batches(batch_size=self.block_size, batch_format="numpy"):

@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     sp.add_argument("--param", action="append", metavar="KEY=VALUE",
                     help="another finetune() argument, e.g. max_length=64 (repeatable)")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto", help="where the copy trains: auto (default: a GPU when present), cpu, "
+                    "cuda, cuda:N or mps")
     out_opts(sp, "output model folder (written atomically)")
     sp.set_defaults(func=run)
 
@@ -40,7 +42,7 @@ def run(args) -> None:
     try:
         info = train(model_folder(args.base), list(data.X), labels, names, args.out, steps=args.steps, lr=args.lr,
                      batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
-                     progress=not args.quiet, **extra)
+                     progress=not args.quiet, device=args.device, **extra)
     except TypeError as e:
         raise AnytaskError(f"bad --param for finetune: {e}") from None
     print(f"fine-tuned {args.mode} for {args.steps} steps on {len(labels)} texts ({len(names)} labels), final loss "

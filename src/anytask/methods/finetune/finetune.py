@@ -43,14 +43,16 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
              linearized: bool = False, steps: int = 100, lr: float = 2e-5, batch_size: int = 32,
              max_length: int = 64, logit_scale: float = 20.0, train_embeddings: bool = False,
              optimizer: str = "adamw", tram_target: str = "previous", noise_std: float = 0.1,
-             rho: float | None = None, seed: int = 0, progress: bool = True) -> dict:
+             rho: float | None = None, seed: int = 0, progress: bool = True, device: str = "auto") -> dict:
     """Train on (texts, labels) with labels indexing ``label_names``; write the checkpoint to ``out``.
 
     ``optimizer``: ``adamw``, or ``sam`` / ``asam`` / ``tram`` around AdamW (:mod:`anytask.methods.finetune.optim`;
     ``rho`` overrides SAM's 0.05 / ASAM's 0.5). TRAM's trust-region distance is the KL from
     ``tram_target``'s outputs on the batch to the current ones: ``previous`` (the model before
     the last step), ``initial`` (the pre-trained model) or ``noise`` (the current model with
-    Gaussian noise of ``noise_std`` on the input embeddings; standard mode only)."""
+    Gaussian noise of ``noise_std`` on the input embeddings; standard mode only). ``device``: where the copy
+    trains (``auto``: a GPU when present); the checkpoint is written from the CPU either way."""
+    from anytask.backbones.device import resolve_device
     from anytask.methods.finetune.optim import MODES, SharpnessAware, kl_divergence
 
     from safetensors.torch import load_file
@@ -70,6 +72,8 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
     torch.manual_seed(seed)
     folder = Path(folder)
     encoder, tokenizer = load_encoder(folder)
+    where = resolve_device(device)
+    encoder = encoder.to(where)
     head = label_head(encoder, tokenizer, label_names)
     if linearized:
         model = Linearized(encoder, train_embeddings)
@@ -101,7 +105,7 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         return logit_scale * mean_pool(hidden, enc["attention_mask"], normalize=True) @ head.T
 
     gen = np.random.default_rng(seed)
-    y_all = torch.as_tensor(labels, dtype=torch.long)
+    y_all = torch.as_tensor(labels, dtype=torch.long, device=where)
     history, start = [], time.perf_counter()
     for step in tqdm(range(1, steps + 1), desc="linearised" if linearized else "fine-tune", disable=not progress):
         for g in opt.param_groups:
@@ -109,6 +113,7 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         idx = gen.choice(len(texts), size=min(batch_size, len(texts)), replace=False)
         enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
                         return_tensors="pt")
+        enc = {k: v.to(where) for k, v in enc.items()}
         logits = logits_of(enc)
         loss = F.cross_entropy(logits, y_all[idx])
         opt.zero_grad()
@@ -135,10 +140,10 @@ def finetune(folder: str | Path, texts: list[str], labels, label_names: list[str
         history.append(row)
     base_sd = load_file(str(folder / "model.safetensors"))
     if linearized:
-        tau = model.task_vector()
+        tau = {n: t.cpu() for n, t in model.task_vector().items()}
     else:
         trained = dict(encoder.named_parameters())
-        tau = {n: (trained[n].detach() - base_sd[n]) for n in trained if n in base_sd}
+        tau = {n: (trained[n].detach().cpu() - base_sd[n]) for n in trained if n in base_sd}
     merged = {k: (v + tau[k].to(v.dtype) if k in tau else v) for k, v in base_sd.items()}
     info = {"source": str(folder), LINEARIZED_MARKER: linearized, "steps": steps, "lr": lr, "batch_size": batch_size,
             "max_length": max_length, "logit_scale": logit_scale, "train_embeddings": train_embeddings,
