@@ -26,7 +26,12 @@ def run(args) -> None:
 
     check_out(args)
     data = read_table(args.data, text_column=args.text_column, label_column=args.label_column)
-    clf = TextClassifier(backbone=args.backbone, head=args.head, head_params=parse_params(args.param) or None,
+    from anytask.methods.heads import HEADS
+
+    params = parse_params(args.param)
+    if "progress" in HEADS.get(args.head)().get_params(deep=False):  # heads that train show their steps
+        params.setdefault("progress", not args.quiet)
+    clf = TextClassifier(backbone=args.backbone, head=args.head, head_params=params or None,
                          cache_dir=args.cache_dir, device=args.device)
     start = time.perf_counter()
     clf.fit(data.X, data.y)
