@@ -272,3 +272,28 @@ def _stream(entry, request):
         tasks = make_stream(entry.name, data_root=request.getfixturevalue("shared_text").parent)
     assert tasks and all(len(t.X_train) == len(t.y_train) and len(t.X_test) == len(t.y_test) for t in tasks)
     assert len({t.X_train.shape[1] for t in tasks}) == 1
+
+
+@check("prompt task")
+def _prompt_task(entry, request):
+    from anytask.methods.mechanisms import make_prompts
+
+    first, again = make_prompts(entry.name, 12, seed=1), make_prompts(entry.name, 12, seed=1)
+    assert first == again and len(first) == 12  # seeded
+    for clean, corrupt in zip(first.clean, first.corrupt):  # minimal pairs: one word differs
+        assert sum(x != y for x, y in zip(clean.split(), corrupt.split())) == 1
+
+
+@check("analysis")
+def _analysis(entry, request):
+    from anytask.backbones import get_backbone, state_hash
+    from anytask.methods.mechanisms import PromptSet
+
+    lm = get_backbone("tiny-causal")
+    words = ["cat", "dog", "fox", "owl", "bee"]
+    toy = PromptSet("toy", tuple(f"the {w} ran" for w in words), tuple(f"the {w}s ran" for w in words[::-1]),
+                    ("A",) * 5, ("B",) * 5)
+    before = state_hash(lm)
+    result = entry.obj(lm, toy, toy, fractions=(0.25,))
+    assert result["overlaps"]["0.25"]["overlap"] == 1.0  # a task shares its whole circuit with itself
+    assert state_hash(lm) == before

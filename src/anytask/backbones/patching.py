@@ -1,0 +1,168 @@
+"""Per-head activations of a causal LM, patched, scaled or read: the hook API mechanistic analyses use.
+
+Plain PyTorch hooks on the project's own causal-LM backbones (llama-style models: SmolLM2, hf-causal
+folders, tiny-causal): a pre-hook on each layer's attention output projection (``o_proj``) sees the
+concatenated head outputs ``z`` (``(B, T, H * d_head)``, before they are mixed), so one head's
+contribution can be read, replaced or scaled at chosen positions without touching anything else.
+TransformerLens was not used: its ``HookedTransformer`` loads models by hub name or its own converted
+weights, not a local llama folder built from a GGUF, and these three operations are all the analyses
+need. The hooks exist only inside a call; the backbone's weights are never written.
+
+    heads = HeadHooks(lm)
+    z = heads.outputs(batch)                          # (L, B, H, d_head) at each prompt's last token
+    base = heads.logits(batch, answers)               # (B, A) logits of the answer tokens
+    moved = heads.logits(batch, answers, patch={(12, 3): z_corrupt[12, :, 3]})
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from anytask.core.errors import AnytaskError
+
+
+@dataclass
+class Batch:
+    """Right-padded prompts: ids ``(B, T)``, mask ``(B, T)`` and each prompt's last real position ``(B,)``.
+    ``prefix`` (``HeadHooks.cache_prefix``, prompts of one length) holds the attention cache of every token but
+    the last: an edit at the last token cannot change earlier tokens (attention is causal), so each edited run
+    is then one token's forward pass."""
+
+    ids: Tensor
+    mask: Tensor
+    last: Tensor
+    prefix: object = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class HeadHooks:
+    """Read, patch and scale attention-head outputs of a llama-style causal LM (see the module docstring)."""
+
+    def __init__(self, lm) -> None:
+        model = getattr(lm, "model", None)
+        layers = getattr(getattr(model, "model", None), "layers", None)
+        if layers is None or not all(hasattr(getattr(layer, "self_attn", None), "o_proj") for layer in layers):
+            raise AnytaskError(f"{getattr(lm, 'config', lm)!r}: head hooks need a llama-style causal LM "
+                               "(smollm2, hf-causal:<folder>, tiny-causal)")
+        self.lm, self.layers = lm, list(layers)
+        cfg = model.config
+        self.n_layers, self.n_heads = len(self.layers), int(cfg.num_attention_heads)
+        self.d_head = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+
+    # -- inputs ----------------------------------------------------------------------------------------
+    def batch(self, prompts: Sequence[str]) -> Batch:
+        """Tokenize prompts (with the start token) into a right-padded batch."""
+        from anytask.backbones.causal import pad_right
+
+        ids = [self.lm.encode(p, start=True) for p in prompts]
+        if not ids:
+            raise AnytaskError("no prompts")
+        input_ids, mask = pad_right(ids, self.lm.pad_id)
+        return Batch(input_ids, mask, torch.tensor([len(x) - 1 for x in ids]))
+
+    def cache_prefix(self, batch: Batch) -> Batch:
+        """The same batch with the attention cache of all but its last token (its prompts must be equally long)."""
+        from anytask.backbones.causal import _cache_of
+
+        if not bool(batch.mask.all()):
+            raise AnytaskError("cache_prefix needs prompts of one length (no padding); group them by length")
+        if batch.ids.shape[1] < 2:
+            raise AnytaskError("cache_prefix needs prompts of at least two tokens")
+        device = self.lm.device
+        with torch.no_grad():
+            out = self.lm.model.model(input_ids=batch.ids[:, :-1].to(device), use_cache=True)
+        return Batch(batch.ids, batch.mask, batch.last, prefix=_cache_of(out))
+
+    def check_head(self, layer: int, head: int) -> None:
+        if not (0 <= int(layer) < self.n_layers and 0 <= int(head) < self.n_heads):
+            raise AnytaskError(f"head ({layer}, {head}) is out of range: this model has layers 0..{self.n_layers - 1} "
+                               f"and heads 0..{self.n_heads - 1}")
+
+    # -- hooks -----------------------------------------------------------------------------------------
+    @contextmanager
+    def _hooked(self, batch: Batch, *, patch: dict | None = None, scale: dict | None = None,
+                record: list | None = None) -> Iterator[None]:
+        """While open, each layer's o_proj input is edited at every prompt's last position: ``patch[(l, h)]``
+        (``(B, d_head)``) replaces head h of layer l, ``scale[(l, h)]`` multiplies it; ``record`` collects the
+        (edited) head outputs there, one ``(B, H, d_head)`` per layer."""
+        patch, scale = dict(patch or {}), dict(scale or {})
+        for layer, head in [*patch, *scale]:
+            self.check_head(layer, head)
+        rows = torch.arange(len(batch))
+        handles = []
+
+        def hook_for(index: int):
+            mine_patch = {h: v for (lyr, h), v in patch.items() if lyr == index}
+            mine_scale = {h: s for (lyr, h), s in scale.items() if lyr == index}
+
+            def hook(module, args):
+                x = args[0]
+                if not (mine_patch or mine_scale or record is not None):
+                    return None
+                x = x.clone()
+                # the full prompt, or only its last token after a cached prefix
+                last = batch.last.to(x.device) if x.shape[1] == batch.ids.shape[1] else torch.full_like(
+                    batch.last, x.shape[1] - 1).to(x.device)
+                at = rows.to(x.device)
+                z = x[at, last].view(len(batch), self.n_heads, self.d_head)
+                for h, value in mine_patch.items():
+                    z[:, h] = value.to(device=x.device, dtype=x.dtype)
+                for h, s in mine_scale.items():
+                    z[:, h] = z[:, h] * float(s)
+                x[at, last] = z.reshape(len(batch), -1)
+                if record is not None:
+                    record.append(z.detach().cpu())
+                return (x, *args[1:])
+
+            return hook
+
+        try:
+            for i, layer in enumerate(self.layers):
+                handles.append(layer.self_attn.o_proj.register_forward_pre_hook(hook_for(i)))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _final_states(self, batch: Batch) -> Tensor:
+        """The final-norm states ``(B, D)`` at each prompt's last position (the LM head is applied by callers to the
+        few tokens they need, never to the whole vocabulary at every position)."""
+        device = self.lm.device
+        with torch.no_grad():
+            if batch.prefix is not None:
+                length = batch.ids.shape[1] - 1
+                try:
+                    out = self.lm.model.model(input_ids=batch.ids[:, -1:].to(device), use_cache=True,
+                                              **{self.lm._cache_arg: batch.prefix})
+                finally:  # the cache is shared by every edited run: back to the prefix (negative = tokens to drop)
+                    extra = batch.prefix.get_seq_length() - length
+                    if extra > 0:
+                        batch.prefix.crop(-extra)
+                return out.last_hidden_state[:, -1]
+            out = self.lm.model.model(input_ids=batch.ids.to(device), attention_mask=batch.mask.to(device),
+                                      use_cache=False)
+        states = out.last_hidden_state
+        return states[torch.arange(len(batch)), batch.last.to(states.device)]
+
+    # -- the three operations ------------------------------------------------------------------------
+    def outputs(self, batch: Batch) -> Tensor:
+        """Every head's output ``z`` at each prompt's last position: ``(L, B, H, d_head)``."""
+        record: list[Tensor] = []
+        with self._hooked(batch, record=record):
+            self._final_states(batch)
+        return torch.stack(record)
+
+    def logits(self, batch: Batch, tokens: Tensor, *, patch: dict | None = None, scale: dict | None = None) -> Tensor:
+        """Logits ``(B, A)`` of ``tokens`` (``(B, A)`` token ids, e.g. answer and alternative) at each prompt's last
+        position, with heads patched and/or scaled there."""
+        with self._hooked(batch, patch=patch, scale=scale):
+            h = self._final_states(batch)
+        weight = self.lm.model.get_output_embeddings().weight  # (V, D)
+        return torch.einsum("bd,bad->ba", h, weight[tokens.to(weight.device)]).float().cpu()
