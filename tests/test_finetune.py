@@ -27,6 +27,8 @@ def test_finetune_learns_and_leaves_the_source_untouched(bert_folders, tmp_path,
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
     assert saved["linearized"] is linearized and saved["steps"] == 30
+    card = (tmp_path / "ft" / "README.md").read_text()  # its own model card, not the source's
+    assert card.startswith("# Fine-tuned by anytask") and ("linearised" in card) is linearized
     tuned, orig = load_file(str(tmp_path / "ft" / "model.safetensors")), load_file(str(base / "model.safetensors"))
     assert set(tuned) == set(orig)  # every key kept: anytask merge and hf: loading work on it
     assert torch.equal(tuned["embeddings.word_embeddings.weight"], orig["embeddings.word_embeddings.weight"])

@@ -117,6 +117,8 @@ def test_merge_cli_writes_a_loadable_backbone(bert_folders, tmp_path):
                                  [1.0, 0.5], method="ties", scale=0.7, density=0.3)
     for k in expected:
         torch.testing.assert_close(merged[k], expected[k])
+    card = (tmp_path / "out" / "README.md").read_text()  # its own model card: method, models, weights
+    assert "ties" in card and str(t1) in card
     emb = create_backbone(f"hf:{tmp_path / 'out'}").embed(["a merged model embeds text"])
     assert emb.shape == (1, 32) and torch.isfinite(emb).all()
 
