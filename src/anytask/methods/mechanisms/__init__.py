@@ -5,5 +5,6 @@ line here."""
 from anytask.methods.mechanisms.base import ANALYSES, PROMPT_TASKS, PromptSet, make_prompts
 from anytask.methods.mechanisms import prompts  # noqa: E402,F401
 from anytask.methods.mechanisms import circuits  # noqa: E402,F401
+from anytask.methods.mechanisms import difficulty  # noqa: E402,F401
 
 __all__ = ["ANALYSES", "PROMPT_TASKS", "PromptSet", "make_prompts"]
