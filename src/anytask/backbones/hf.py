@@ -133,7 +133,9 @@ class HFBackbone(Backbone):
         folder = Path(name_or_path).expanduser()
         if not folder.is_dir() and (folder.is_absolute() or name_or_path.startswith((".", "~"))):
             raise AnytaskError(f"model folder {folder} does not exist; pass an existing local folder")
-        offline = _offline() if local_files_only is None else local_files_only
+        from anytask.core.extras import downloads_allowed
+
+        offline = not downloads_allowed() if local_files_only is None else local_files_only
         if not folder.is_dir():
             folder = _hub_folder(name_or_path, offline)
         source = str(folder)
@@ -204,13 +206,6 @@ class HFBackbone(Backbone):
         return pooled
 
 
-def _offline() -> bool:
-    """Hub downloads are off unless the user turns them on: ``HF_HUB_OFFLINE=0`` (or ``ANYTASK_ALLOW_DOWNLOAD=1``)."""
-    import os
-
-    return not (os.environ.get("HF_HUB_OFFLINE") == "0" or os.environ.get("ANYTASK_ALLOW_DOWNLOAD") == "1")
-
-
 def _hub_folder(name: str, offline: bool) -> Path:
     """The local snapshot of hub model ``name``: from the Hugging Face cache, downloaded first when allowed."""
     try:
@@ -218,8 +213,9 @@ def _hub_folder(name: str, offline: bool) -> Path:
 
         return Path(snapshot_download(name, local_files_only=offline))
     except Exception as e:  # not cached, no network, no such repo: one message that says what to do
-        how = ("set HF_HUB_OFFLINE=0 (or ANYTASK_ALLOW_DOWNLOAD=1) to let anytask download it, or download it "
-               "elsewhere and pass its folder as hf:/path/to/folder") if offline else \
+        from anytask.core.extras import DOWNLOAD_HINT
+
+        how = (f"{DOWNLOAD_HINT}, or download it elsewhere and pass its folder as hf:/path/to/folder") if offline else \
             "check the name and the network, or pass a local folder as hf:/path/to/folder"
         raise AnytaskError(f"cannot load {name!r}: it is not a local folder and not in the local Hugging Face cache "
                            f"({type(e).__name__}); {how}") from None

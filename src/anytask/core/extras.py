@@ -17,6 +17,17 @@ def has(module: str) -> bool:
         return False
 
 
+def downloads_allowed() -> bool:
+    """Whether the user let anytask download from the Hugging Face hub: ``HF_HUB_OFFLINE=0`` or
+    ``ANYTASK_ALLOW_DOWNLOAD=1``. Off by default: hub names are read from the local cache only."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE") == "0" or os.environ.get("ANYTASK_ALLOW_DOWNLOAD") == "1"
+
+
+DOWNLOAD_HINT = "set HF_HUB_OFFLINE=0 (or ANYTASK_ALLOW_DOWNLOAD=1) to let anytask download it"
+
+
 def require(module: str, extra: str, what: str):
     """``import module``, or an AnytaskError naming the extra that brings it."""
     try:

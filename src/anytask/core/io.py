@@ -199,14 +199,15 @@ class Pretrained:
 
 
 def _hub_snapshot(repo_id: str) -> Path:
-    allowed = os.environ.get("HF_HUB_OFFLINE") == "0" or os.environ.get("ANYTASK_ALLOW_DOWNLOAD") == "1"
+    from anytask.core.extras import DOWNLOAD_HINT, downloads_allowed
+
+    allowed = downloads_allowed()
     try:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(repo_id, local_files_only=not allowed))
     except Exception as e:
-        how = ("set HF_HUB_OFFLINE=0 (or ANYTASK_ALLOW_DOWNLOAD=1) to download it" if not allowed else
-               "check the repo id and the network")
+        how = DOWNLOAD_HINT if not allowed else "check the repo id and the network"
         raise AnytaskError(f"no saved anytask model at {repo_id!r}: not a local folder and not in the local Hugging "
                            f"Face cache ({type(e).__name__}); {how}") from None
 
