@@ -303,3 +303,16 @@ def _analysis(entry, request):
     result = entry.obj(lm, toy, toy, fractions=(0.25,))
     assert result["overlaps"]["0.25"]["overlap"] == 1.0  # a task shares its whole circuit with itself
     assert state_hash(lm) == before
+
+
+@check("model")
+def _mechanisms_model(entry, request):
+    from anytask.methods.mechanisms.bottleneck import factor_graph, split_target
+
+    g, _ = factor_graph(seed=0)
+    X, y = split_target(g, g.sample(400, np.random.default_rng(0)))
+    model = entry.obj(n_values=3, epochs=5, seed=0).fit(X, y)
+    proba = model.predict_proba(X[:20])
+    assert proba.shape == (20, len(model.classes_)) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    again = entry.obj(n_values=3, epochs=5, seed=0).fit(X, y)  # seeded: the same fit
+    np.testing.assert_allclose(again.predict_proba(X[:20]), proba, atol=1e-6)

@@ -6,5 +6,6 @@ from anytask.methods.mechanisms.base import ANALYSES, PROMPT_TASKS, PromptSet, m
 from anytask.methods.mechanisms import prompts  # noqa: E402,F401
 from anytask.methods.mechanisms import circuits  # noqa: E402,F401
 from anytask.methods.mechanisms import difficulty  # noqa: E402,F401
+from anytask.methods.mechanisms import bottleneck  # noqa: E402,F401
 
 __all__ = ["ANALYSES", "PROMPT_TASKS", "PromptSet", "make_prompts"]
