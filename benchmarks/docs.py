@@ -430,6 +430,105 @@ def scale_embed(r: dict) -> str:
             + table(["configuration", "steady texts/s", "fixed s per call", f"texts/s over {r['n_large']:,}"], rows))
 
 
+def mechanisms_circuits(r: dict) -> str:
+    import numpy as np
+
+    runs = r["runs"]
+
+    def ms_(values, digits=2):
+        return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+    names = {"ioi": "IOI", "colored_objects": "Colored Objects"}
+    rows = []
+    for key, name in names.items():
+        effects = np.mean([np.asarray(run[key]["effects"]) for run in runs], axis=0)
+        top = np.argsort(-effects, axis=None)[:5]
+        heads = ", ".join(f"L{i // effects.shape[1]}H{i % effects.shape[1]} ({effects.flat[i]:.2f})" for i in top)
+        rows.append([name, ms_([run[key]["ld_clean"] for run in runs]), ms_([run[key]["ld_corrupt"] for run in runs]),
+                     f"{runs[0][key]['n']} ({sum(run[key]['skipped'] for run in runs)} skipped)", heads])
+    parts = [table(["task", "logit diff, clean", "corrupted", "prompts / seed", "top heads by mean effect"], rows)]
+    rows = []
+    for f, first in runs[0]["overlaps"].items():
+        o = [run["overlaps"][f] for run in runs]
+        rows.append([f"{float(f):.0%}", str(first["size"]), ms_([x["overlap"] for x in o]),
+                     ms_([x["jaccard"] for x in o]), f"{first['chance']:.2f}"])
+    parts.append(table(["circuit = top", "heads", "overlap: share of CO heads in IOI", "Jaccard", "chance overlap"], rows))
+    rows = [["before (no edit)", ms_([run["steer_shared"]["before"] for run in runs], 3), "—"]]
+    for key, name in (("steer_shared", "shared heads scaled"), ("steer_random", "as many random heads scaled")):
+        rows.append([name, ms_([run[key]["after"] for run in runs], 3),
+                     ", ".join(f"{run[key]['alpha']:g}" for run in runs)])
+    held = runs[0]["steer_shared"]["n_held"]
+    parts.append(f"Colored Objects accuracy over the 8 colours on the held-out half ({held} prompts per seed); the "
+                 "scale was chosen on the other half:\n\n"
+                 + table(["intervention", "accuracy", "scale chosen per seed"], rows))
+    return f"SmolLM2-135M-Instruct, {len(runs)} seeds (fresh prompts each; mean ± sd).\n\n" + "\n\n".join(parts)
+
+
+def mechanisms_bottleneck(r: dict) -> str:
+    import numpy as np
+
+    rows, out = r["rows"], []
+    for graph, title in (("sparse", "Sparse graph (the target has 2 parents)"),
+                         ("dense", "Dense control (the target has 8 parents)")):
+        mine = [x for x in rows if x["graph"] == graph]
+        sizes = sorted({x["n"] for x in mine})
+        body = []
+        for model in r["models"]:
+            for key, label in (("accuracy", "test"), ("shift_accuracy", "shifted")):
+                cells = []
+                for n in sizes:
+                    v = [x[key] for x in mine if x["model"] == model and x["n"] == n]
+                    cells.append(f"{np.mean(v):.3f} ± {np.std(v):.3f}")
+                body.append([model, label, *cells])
+        for key, label in (("bayes", "test"), ("bayes_shift", "shifted")):
+            body.append(["Bayes-optimal", label, *[f"{np.mean([x[key] for x in mine]):.3f}"] * len(sizes)])
+        recall = [np.mean([x["blanket_recall"] for x in mine if x["n"] == n and "blanket_recall" in x]) for n in sizes]
+        precision = [np.mean([x["blanket_precision"] for x in mine if x["n"] == n and "blanket_precision" in x])
+                     for n in sizes]
+        body.append(["top-3: Markov blanket recall / precision", "", *[f"{a:.2f} / {b:.2f}"
+                                                                        for a, b in zip(recall, precision)]])
+        out.append(f"**{title}**, accuracy by training rows ({len({x['seed'] for x in mine})} seeds, one graph "
+                   "each):\n\n" + table(["model", "rows", *[f"{n:,}" for n in sizes]], body))
+    return "\n\n".join(out)
+
+
+def mechanisms_difficulty(r: dict) -> str:
+    import numpy as np
+
+    ref = table(["task", "n", "m", "R", "δ", "ε", "Ĩ bits (ours)", "Ĩ bits (card)"],
+                [[x["task"], f"{x['n']:,}", str(x["m"]), f"{x['R']:.3f}", f"{x['delta']:.4g}", str(x["error"]),
+                  f"{x['bits']:.4g}", f"{x['card_bits']:.3g}"] for x in r["reference"]])
+    pix = {}
+    for x in r["pixels"]:
+        pix.setdefault((x["task"], x["delta_method"]), []).append(x)
+    pixels = table(["data", "δ estimator", "n", "m̂", "R", "δ̂", "ε", "log10 Ĩ bits"],
+                   [[task, method, f"{xs[0]['n']:,}", f"{np.mean([x['m'] for x in xs]):.1f}", f"{xs[0]['R']:.2f}",
+                     f"{np.mean([x['delta'] for x in xs]):.3f} ± {np.std([x['delta'] for x in xs]):.3f}",
+                     str(xs[0]["error"]),
+                     f"{np.mean([x['log10_bits'] for x in xs]):.2f} ± {np.std([x['log10_bits'] for x in xs]):.2f}"]
+                    for (task, method), xs in pix.items()])
+    by = {}
+    for x in r["text"]:
+        by.setdefault(x["task"], []).append(x)
+    def logs(t: str) -> list[float]:  # 0 bits (no hypothesis left to choose) shown and ranked as below the rest
+        return [x["log10_bits"] if x["log10_bits"] is not None else -1.0 for x in by[t]]
+
+    order = sorted(by, key=lambda t: np.median(logs(t)))
+    text = table(["task", "classes", "n", "m̂", "δ̂", "log10 Ĩ bits, per seed", "probe error at 16/class"],
+                 [[t, str(by[t][0]["classes"]), f"{by[t][0]['n']:,}", f"{np.mean([x['m'] for x in by[t]]):.1f}",
+                   f"{np.mean([x['delta'] for x in by[t]]):.3f}",
+                   " / ".join("0 bits" if v < 0 else f"{v:.2f}" for v in logs(t)),
+                   f"{by[t][0]['probe_error_16']:.3f}"] for t in order])
+    s = r["spearman_log_bits_vs_probe_error"]
+    return ("**The card's reference values** (official parameters):\n\n" + ref
+            + "\n\n**Pixel space** (the inputs estimated from the data, 3 seeds):\n\n" + pixels
+            + f"\n\n**The shared text tasks as MiniLM sees them** (ε = {r['args']['error']}, unit embeddings so R = 1; "
+            f"sorted by Ĩ):\n\n" + text
+            + f"\n\nSpearman correlation between the median log Ĩ and the linear probe's error at 16 per class over "
+            f"{s['tasks']} tasks: **ρ = {s['rho']:.2f}** (p = {s['p']:.2f}; per seed "
+            + ", ".join(f"{v:.2f}" for v in s["per_seed"]) + ").")
+
+
 UWE_TASKS = ("job_norm", "job_norm_unseen", "desc2occ", "job_sim")
 
 
@@ -580,6 +679,14 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     ]),
     "scale": ("Scale-out on Ray: embedding throughput", [
         Section("One process vs Ray with 1 and 2 local workers", ("scale/embed.json",), scale_embed),
+    ]),
+    "mechanisms": ("Mechanisms: circuit reuse, task difficulty, an attention bottleneck", [
+        Section("IOI and Colored Objects: per-head patching, circuit overlap, steering", ("mechanisms/circuits.json",),
+                mechanisms_circuits, "mechanisms/circuits.png"),
+        Section("Inductive-bias complexity: the reference table, pixels, and the text tasks through MiniLM",
+                ("mechanisms/difficulty.json",), mechanisms_difficulty),
+        Section("The Consciousness Prior's bottleneck on sparse factor graphs, and a dense control",
+                ("mechanisms/bottleneck.json",), mechanisms_bottleneck, "mechanisms/bottleneck.png"),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
