@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ray", reason="the Ray tests need ray (pip install 'anytask[ray]')")
+pytestmark = pytest.mark.slow  # a local cluster and its actors take ~45 s: .ci/run's slow suite runs them
 
 from anytask.backbones import EmbeddingCache, get_backbone, get_embedder  # noqa: E402
 
