@@ -66,10 +66,16 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
 
         return self.head if isinstance(self.head, str) else HEADS.name_of(self.head)
 
+    def _head_defaults(self) -> dict:
+        """The parameters (with defaults) of the head given by name."""
+        from anytask.methods.heads import HEADS
+
+        return HEADS.get(self.head)().get_params(deep=False)
+
     def _make_head(self):
         from sklearn.base import clone
 
-        from anytask.methods.heads import HEADS, create_head_for
+        from anytask.methods.heads import create_head_for
 
         if not isinstance(self.head, str):
             if not (hasattr(self.head, "fit") and hasattr(self.head, "predict")):
@@ -80,7 +86,7 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
                                    "estimator itself (or through set_params(head__<name>=...))")
             return clone(self.head)
         params = dict(self.head_params or {})
-        accepted = HEADS.get(self.head)().get_params(deep=False)
+        accepted = self._head_defaults()
         if "use_cache" in accepted:  # heads that embed raw texts themselves
             params.setdefault("use_cache", self.use_cache)
         if "device" in accepted:  # heads that run (or train on) the backbone themselves
@@ -91,9 +97,7 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
         """scikit-learn's, plus ``head__<name>`` for a head given by name (its defaults and ``head_params``)."""
         params = super().get_params(deep=deep)
         if deep and isinstance(self.head, str):
-            from anytask.methods.heads import HEADS
-
-            own = HEADS.get(self.head)().get_params(deep=False)
+            own = self._head_defaults()
             own.update(self.head_params or {})
             params.update({f"head__{k}": v for k, v in own.items()})
         return params
@@ -107,9 +111,7 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
             return self
         if not isinstance(self.head, str):
             return super().set_params(**{f"head__{k}": v for k, v in nested.items()})
-        from anytask.methods.heads import HEADS
-
-        valid = HEADS.get(self.head)().get_params(deep=False)
+        valid = self._head_defaults()
         unknown = sorted(set(nested) - set(valid))
         if unknown:
             raise AnytaskError(f"head {self.head!r} has no parameter(s) {unknown}; valid: {', '.join(sorted(valid))}")

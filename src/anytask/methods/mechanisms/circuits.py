@@ -42,8 +42,9 @@ def answer_tokens(hooks: HeadHooks, prompts: PromptSet) -> tuple[PromptSet, torc
     return prompts.subset(keep), torch.tensor(ids), len(prompts) - len(keep)
 
 
-def _by_length(hooks: HeadHooks, prompts: PromptSet, size: int) -> tuple[PromptSet, list[slice]]:
-    """The prompts reordered so that each slice of at most ``size`` holds clean prompts of one token length."""
+def _by_length(hooks: HeadHooks, prompts: PromptSet, size: int) -> tuple[PromptSet, list[slice], list[int]]:
+    """The prompts reordered so that each slice of at most ``size`` holds clean prompts of one token length, the
+    slices, and the order (indices into the given prompts)."""
     lengths = [len(hooks.lm.encode(t, start=True)) for t in prompts.clean]
     order, slices = [], []
     for length in sorted(set(lengths)):
@@ -51,7 +52,7 @@ def _by_length(hooks: HeadHooks, prompts: PromptSet, size: int) -> tuple[PromptS
         for s in range(0, len(group), size):
             slices.append(slice(len(order), len(order) + len(group[s:s + size])))
             order.extend(group[s:s + size])
-    return prompts.subset(order), slices
+    return prompts.subset(order), slices, order
 
 
 def logit_difference(hooks: HeadHooks, batches: list[Batch], tokens: torch.Tensor, **edits) -> np.ndarray:
@@ -72,9 +73,9 @@ def head_effects(hooks: HeadHooks, prompts: PromptSet, *, batch_size: int = 32, 
     differences and the skipped count."""
     from tqdm.auto import tqdm
 
-    prompts, _, skipped = answer_tokens(hooks, prompts)
-    prompts, slices = _by_length(hooks, prompts, batch_size)  # equal lengths: a cached prefix per batch
-    _, tokens, _ = answer_tokens(hooks, prompts)
+    prompts, tokens, skipped = answer_tokens(hooks, prompts)
+    prompts, slices, order = _by_length(hooks, prompts, batch_size)  # equal lengths: a cached prefix per batch
+    tokens = tokens[order]
     clean_b = [hooks.cache_prefix(hooks.batch(list(prompts.clean[s]))) for s in slices]
     corrupt_b = [hooks.batch(list(prompts.corrupt[s])) for s in slices]
     ld_clean = logit_difference(hooks, clean_b, tokens)
@@ -117,7 +118,7 @@ def accuracy(hooks: HeadHooks, prompts: PromptSet, *, scale: dict | None = None,
     """Share of clean prompts whose answer has the highest logit among ``prompts.candidates`` (or among the
     answer and the alternative when there are no candidates)."""
     candidates = prompts.candidates or None
-    prompts, slices = _by_length(hooks, prompts, batch_size)
+    prompts, slices, _ = _by_length(hooks, prompts, batch_size)
     correct, start = 0, 0
     for s in slices:
         batch = hooks.cache_prefix(hooks.batch(list(prompts.clean[s])))
