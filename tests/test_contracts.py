@@ -316,3 +316,38 @@ def _mechanisms_model(entry, request):
     assert proba.shape == (20, len(model.classes_)) and np.allclose(proba.sum(1), 1, atol=1e-5)
     again = entry.obj(n_values=3, epochs=5, seed=0).fit(X, y)  # seeded: the same fit
     np.testing.assert_allclose(again.predict_proba(X[:20]), proba, atol=1e-6)
+
+
+@check("graph encoder")
+def _graph_encoder(entry, request):
+    pytest.importorskip("torch_geometric", reason="graph encoders need the graph extra (torch-geometric)")
+    from anytask.data.graphs import from_arrays
+
+    rng = np.random.default_rng(0)
+    A = np.triu(rng.random((20, 20)) < 0.2, 1)
+    g = from_arrays(rng.normal(size=(20, 4)).astype(np.float32), np.array(np.nonzero(A | A.T)))[0]
+    enc = entry.obj(epochs=3, seed=0).fit(g)
+    X = enc.embed(g)
+    assert X.shape[0] == 20 and np.isfinite(X).all()
+    again = entry.obj(epochs=3, seed=0).fit(g)  # seeded: the same encoder
+    np.testing.assert_allclose(again.embed(g), X, atol=1e-5)
+    assert enc.embed([g, g], level="graph").shape == (2, X.shape[1])
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(enc, folder)
+    np.testing.assert_allclose(io.load(folder).embed(g), X, atol=1e-6)
+
+
+@check("valuation")
+def _valuation(entry, request):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5))
+    if entry.caps.input == "graphs":
+        pytest.importorskip("torch_geometric", reason="graph valuation reads PyG graphs")
+        ei = np.array([np.arange(29), np.arange(1, 30)])  # a path: connected
+        same, other = (X, ei), (rng.normal(size=(30, 5)) * 3, ei)
+    else:
+        same, other = X, rng.normal(size=(40, 5)) * 3
+    r = entry.obj(same, same)
+    assert r["relevance"] == pytest.approx(1) and r["diversity"] == pytest.approx(0, abs=1e-6)
+    r = entry.obj(same, other)
+    assert 0 <= r["relevance"] <= 1 and 0 <= r["diversity"] <= 1 and r["relevance"] + r["diversity"] <= 1 + 1e-9

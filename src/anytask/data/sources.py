@@ -145,6 +145,29 @@ def _hf(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
     return hf_dataset(name, split="train"), hf_dataset(name, split="test")
 
 
+@DATASETS.register("features", reference="none: a .npz of precomputed features (anytask graph embed writes one)",
+                   input="files", summary="features:<file.npz>: X and y, with train_idx / test_idx (else a fixed "
+                   "stratified 70/30 split)")
+def _features(name: str, data_root=None) -> tuple[LabeledData, LabeledData]:
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise AnytaskError(f"features:{name}: no such file (write one with anytask graph embed --out FILE.npz)")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise AnytaskError(f"features:{name}: not a readable .npz ({e})") from e
+    if "X" not in z.files or "y" not in z.files:
+        raise AnytaskError(f"features:{name} needs arrays X (N, D) and y (N,); it has {', '.join(z.files)}")
+    X, y = np.asarray(z["X"], np.float32), np.asarray(z["y"])
+    if "train_idx" in z.files and "test_idx" in z.files:
+        tr, te = z["train_idx"], z["test_idx"]
+    else:
+        from sklearn.model_selection import train_test_split
+
+        tr, te = train_test_split(np.arange(len(y)), test_size=0.3, random_state=0, stratify=y)
+    return LabeledData(X[tr], y[tr], f"{path.stem}/train"), LabeledData(X[te], y[te], f"{path.stem}/test")
+
+
 def load_dataset(spec: str, *, data_root=None) -> tuple[LabeledData, LabeledData]:
     """``(train, test)`` for a task spec: ``sklearn:digits``, ``synthetic:topics``, ``hf:<name>`` or a
     task folder name under ``data_root`` (default ``$ANYTASK_DATA_ROOT``)."""

@@ -17,7 +17,17 @@ from anytask import __version__
 from anytask.core.errors import AnytaskError
 
 SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "index", "search", "bench", "prompt", "generate",
-               "merge", "finetune", "stream", "difficulty", "serve", "cache", "demo")
+               "merge", "finetune", "stream", "difficulty", "graph", "value", "serve", "cache", "demo")
+
+
+def _leaves(sub):
+    """The parsers that run something: each subcommand, or each action of one that has actions."""
+    for sp in sub.choices.values():
+        nested = [a for a in sp._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            yield from _leaves(nested[0])
+        else:
+            yield sp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
-    for sp in sub.choices.values():  # every command takes the same two verbosity flags
+    for sp in _leaves(sub):  # every command (and action: graph train) takes the same two verbosity flags
         group = sp.add_mutually_exclusive_group()
         group.add_argument("-q", "--quiet", action="store_true", help="print results and errors only")
         group.add_argument("-v", "--verbose", action="store_true",
