@@ -603,6 +603,71 @@ def retrieval_generalist(r: dict) -> str:
             + table(["configuration", "seeds"] + [name for _, name, _ in cols], rows))
 
 
+def _ms_rows(rows, key, digits=3):
+    import numpy as np
+
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}" if vals else "—"
+
+
+def _configs(rows):
+    return list(dict.fromkeys(r["config"] for r in rows))
+
+
+def graphs_node(r: dict) -> str:
+    rows, parts = r["rows"], []
+    for ds in dict.fromkeys(x["dataset"] for x in rows):
+        sub = [x for x in rows if x["dataset"] == ds]
+        body = []
+        for c in _configs(sub):
+            cr = [x for x in sub if x["config"] == c]
+            body.append([c, str(len(cr)), _ms_rows(cr, "auc"), _ms_rows(cr, "ap"), _ms_rows(cr, "node_acc"),
+                         _ms_rows(cr, "fit_s", 0), _ms_rows(cr, "embed_s_per_1k", 3)])
+        parts.append(f"**{ds}** (link prediction on held-out edges; node classification on the Planetoid split)\n\n"
+                     + table(["encoder", "seeds", "link AUC", "link AP", "node accuracy (LR)", "fit s",
+                              "embed s / 1k nodes"], body))
+        shots = sorted({int(k.split("@")[1]) for x in sub for k in x if k.startswith("linear_probe@")})
+        body = [[c] + [_ms_rows([x for x in sub if x["config"] == c], f"{h}@{k}")
+                       for k in shots for h in ("linear_probe", "icl")] for c in _configs(sub)]
+        parts.append(f"**{ds}**, few-shot node classification on the same frozen embeddings\n\n"
+                     + table(["encoder"] + [f"{h} @{k}" for k in shots for h in ("linear_probe", "icl")], body))
+    return "\n\n".join(parts)
+
+
+def graphs_graph(*results: dict) -> str:
+    body = []
+    for r in results:
+        rows = r["rows"]
+        for ds in dict.fromkeys(x["dataset"] for x in rows):
+            sub = [x for x in rows if x["dataset"] == ds]
+            for c in _configs(sub):
+                cr = [x for x in sub if x["config"] == c]
+                body.append([ds, c, str(cr[0]["epochs"]), str(len(cr)), _ms_rows(cr, "graph_acc"),
+                             _ms_rows(cr, "fit_s", 0), _ms_rows(cr, "embed_s_per_1k", 3)])
+    return ("SVM on sum-pooled embeddings, 10-fold CV accuracy (mean over folds), mean ± sd over seeds.\n\n"
+            + table(["data", "encoder", "epochs", "seeds", "accuracy", "fit s", "embed s / 1k nodes"], body))
+
+
+def graphs_valuation(r: dict) -> str:
+    rows = r["graph_rows"]
+    body = []
+    for name in dict.fromkeys(x["seller"] for x in rows):
+        sub = [x for x in rows if x["seller"] == name]
+        body.append([name, _ms_rows(sub, "W", 2), _ms_rows(sub, "relevance"), _ms_rows(sub, "diversity"),
+                     _ms_rows(sub, "gain"), _ms_rows(sub, "value_seconds", 1)])
+    corr = r["spearman_with_gain"]
+    parts = [table(["seller", "W", "relevance R", "diversity D", "GCN gain", "value s"], body),
+             "Spearman correlation with the GCN gain over every (seed, seller) that has one (not *identical* or "
+             "*buyer rewired*, whose labels are the buyer's own): "
+             + ", ".join(f"{k} {v:+.2f}" for k, v in corr.items()) + "."]
+    if r.get("text_rows"):
+        parts.append("Text sets in MiniLM's space, buyer sst2:\n\n" + table(
+            ["seller", "relevance R", "diversity D", "components"],
+            [[x["seller"], f"{x['relevance']:.3f}", f"{x['diversity']:.3f}", str(x["components"])]
+             for x in r["text_rows"]]))
+    return "\n\n".join(parts)
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -687,6 +752,14 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("mechanisms/difficulty.json",), mechanisms_difficulty),
         Section("The Consciousness Prior's bottleneck on sparse factor graphs, and a dense control",
                 ("mechanisms/bottleneck.json",), mechanisms_bottleneck, "mechanisms/bottleneck.png"),
+    ]),
+    "graphs": ("Graphs: one frozen encoder for node, link and graph tasks; task-agnostic valuation", [
+        Section("Node level: link prediction and node classification on Cora and CiteSeer", ("graphs/node.json",),
+                graphs_node, "graphs/node.png"),
+        Section("Graph level: MUTAG (with IsoC-VGAE's ablations) and PROTEINS",
+                ("graphs/graph.json", "graphs/proteins.json"), graphs_graph, "graphs/graph.png"),
+        Section("Valuation: W, relevance and diversity under controlled changes, and a GCN's gain",
+                ("graphs/valuation.json",), graphs_valuation, "graphs/valuation.png"),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

@@ -253,6 +253,17 @@ def _dataset(entry, request):
         monkeypatch.setattr(datasets, "load_dataset", lambda name, config=None, split="train": local)
         train, test = load_dataset("hf:local/toy")
         assert train.y.tolist() == ["neg", "pos", "neg", "pos"]  # class ids become their names
+    elif entry.name == "features":
+        rng = np.random.default_rng(0)
+        np.savez(tmp / "f.npz", X=rng.normal(size=(20, 3)), y=np.arange(20) % 2)
+        train, test = load_dataset(f"features:{tmp / 'f.npz'}")
+        assert (len(train), len(test)) == (14, 6)  # the fixed stratified 70 / 30 split
+        np.savez(tmp / "g.npz", X=rng.normal(size=(20, 3)), y=np.arange(20) % 2, train_idx=np.arange(5),
+                 test_idx=np.arange(5, 20))
+        assert len(load_dataset(f"features:{tmp / 'g.npz'}")[0]) == 5
+        with pytest.raises(AnytaskError, match="needs arrays X"):
+            np.savez(tmp / "h.npz", A=np.zeros(3))
+            load_dataset(f"features:{tmp / 'h.npz'}")
     else:
         spec = {"sklearn": "sklearn:iris", "synthetic": "synthetic:topics"}[entry.name]
         train, test = load_dataset(spec)

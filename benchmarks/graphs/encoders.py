@@ -158,6 +158,10 @@ def main(argv=None) -> int:
     p.add_argument("--shots", default="1,5,20")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
+    p.add_argument("--write-only", action="store_true",
+                   help="run nothing: write the JSON and plot from the rows already in <out>.rows.jsonl")
+    p.add_argument("--command", action="append", default=[],
+                   help="with --write-only: a command that produced the rows, recorded in the JSON (repeatable)")
     args = p.parse_args(argv)
 
     import torch
@@ -170,7 +174,7 @@ def main(argv=None) -> int:
     key = lambda r: (r["dataset"], r["config"], r["seed"], r["epochs"])  # noqa: E731
     finished = {key(r) for r in done}
     shots = [int(k) for k in args.shots.split(",")]
-    for i, ds in enumerate(datasets):
+    for i, ds in enumerate([] if args.write_only else datasets):
         configs = args.configs.split(",") if args.configs else (MAIN + ABLATIONS if i == 0 else MAIN)
         for seed in [int(s) for s in args.seeds.split(",")]:
             for config in configs:
@@ -182,7 +186,11 @@ def main(argv=None) -> int:
                 with log.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 done.append(row)
-    result = {"command": "python " + " ".join(["benchmarks/graphs/encoders.py", *(argv or sys.argv[1:])]),
+    command = "python " + " ".join(["benchmarks/graphs/encoders.py", *(argv or sys.argv[1:])])
+    if args.write_only:  # record the commands that made the rows, not this one
+        command = "\n".join(args.command) or (json.loads(out.read_text()).get("command", command)
+                                               if out.is_file() else command)
+    result = {"command": command,
               "level": args.level, "configs": CONFIGS, "rows": done, "args": vars(args),
               "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
                               "torch_threads": args.threads,

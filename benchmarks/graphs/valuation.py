@@ -6,16 +6,17 @@ seller's labelled graph is worth to a buyer's GCN? Plus R / D of text data sets 
 Per seed: the buyer is a connected 300-node Cora subgraph (breadth-first from a random node); sellers are
 connected 300-node Cora subgraphs disjoint from it, unchanged ("same distribution"), with Gaussian feature
 noise sigma in {0.1, 0.3, 1}, or with a fraction r in {0.1, 0.3, 0.6} of their edges rewired by degree-
-preserving double-edge swaps; plus the buyer itself under a random permutation ("identical") and a CiteSeer
-subgraph ("other domain"). Every graph's features go through one shared random projection (zero-padded to
+preserving double-edge swaps; plus the buyer itself under a random permutation ("identical"), that copy
+with r of its edges rewired ("buyer rewired": structure alone changes, from W's matching noise floor), and a
+CiteSeer subgraph ("other domain"). Every graph's features go through one shared random projection (zero-padded to
 CiteSeer's 3,703 columns, then 3,703 -> 256, Gaussian, seed 0) so the two domains share a feature space.
 Value: ``graph_value`` (2 hops, PCA directions for 95 % of the buyer's variance, FAQ matching with a signature
 start, the barycentre and 3 random starts).
 Utility (outside the paper's task-agnostic setting, as the card asks): a 2-layer GCN (16 hidden, dropout 0.5,
 lr 0.01, weight decay 5e-4, 200 epochs: Kipf & Welling's) trained on 20 % of the buyer's nodes, alone or with
 every seller node labelled as a second component (CiteSeer's classes offset past Cora's), tested on the other
-80 %; gain = accuracy with the seller - without, mean of 3 GCN seeds (not for "identical": its labels are
-the buyer's own test labels).
+80 %; gain = accuracy with the seller - without, mean of 3 GCN seeds (not for "identical" and "buyer rewired":
+their labels are the buyer's own test labels).
 Text: R and D of 1,000 training texts of each task for 1,000 of sst2's, all embedded by MiniLM-L6.
 """
 
@@ -122,6 +123,10 @@ def graph_rows(seeds, size: int) -> list[dict]:
             g = base.clone()
             g.edge_index = torch.as_tensor(rewire(base.edge_index.numpy(), r, rng))
             sellers[f"rewire {r}"] = ("rewire", r, g)
+        for r in (0.1, 0.3, 0.6):  # the buyer's own graph rewired: structure alone moves, from W's noise floor
+            g = same.clone()
+            g.edge_index = torch.as_tensor(rewire(same.edge_index.numpy(), r, rng))
+            sellers[f"buyer rewired {r}"] = ("self-rewire", r, g)
         other = connected_subgraph(cite, size, seed=seed, exclude=~cite.label_mask.numpy())
         other.y = other.y + 7
         sellers["citeseer"] = ("domain", 1.0, other)
@@ -135,7 +140,7 @@ def graph_rows(seeds, size: int) -> list[dict]:
             value = graph_value(pb, pg, hops=2, seed=seed)
             seconds = time.perf_counter() - start
             # the identical seller carries the buyer's own test labels: its "gain" would be a leak, not a value
-            both = np.nan if kind == "identical" else np.mean(
+            both = np.nan if kind in ("identical", "self-rewire") else np.mean(
                 [gcn_accuracy([pb, pg], [labelled, np.ones(g.num_nodes, bool)], test, 13, s) for s in range(3)])
             row = {"seed": seed, "seller": name, "kind": kind, "level": level, "W": value["W"],
                    "relevance": value["relevance"], "diversity": value["diversity"],
@@ -202,6 +207,12 @@ def plot(result: dict, path: Path) -> None:
                  (lv == 0 and r["seller"] == "same distribution")] for lv in levels]
         ax2.errorbar(levels, [np.mean(v) for v in vals], yerr=[np.std(v) for v in vals], marker="s", color="C2",
                      label="W", capsize=3)
+        if kind == "rewire":
+            own = [[r["W"] for r in rows if (r["kind"] == "self-rewire" and r["level"] == lv) or
+                    (lv == 0 and r["seller"] == "identical")] for lv in levels]
+            ax2.errorbar(levels, [np.mean(v) for v in own], yerr=[np.std(v) for v in own], marker="s", color="C3",
+                         label="W, buyer's own graph rewired", capsize=3)
+            ax2.legend(loc="center right", fontsize=8)
         ax2.set_ylabel("W (structural)", color="C2")
         ax.set_xlabel(xlabel)
         ax.set_ylim(0, 1)

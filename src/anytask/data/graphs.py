@@ -143,6 +143,8 @@ def load_tu(folder: str | os.PathLike, name: str | None = None) -> GraphSet:
     """A TU Dortmund folder (``DS_A.txt``, ``DS_graph_indicator.txt``, ``DS_graph_labels.txt``, optional
     ``DS_node_labels.txt`` / ``DS_node_attributes.txt``): node features are the node labels one-hot, then the
     node attributes; graph labels are mapped to 0..C-1 in sorted order (MUTAG's -1/1 become 0/1)."""
+    import torch
+
     folder = Path(folder)
     found = sorted(folder.glob("*_A.txt"))
     if not found:
@@ -190,8 +192,6 @@ def load_tu(folder: str | os.PathLike, name: str | None = None) -> GraphSet:
         hi = start[g + 1] if g + 1 < len(graph_labels) else n
         e = edges[bounds[g]:bounds[g + 1]] - lo
         data, notes = from_arrays(x[lo:hi], e.T, name=f"{name} graph {g}")
-        import torch
-
         data.y = torch.tensor([int(y[g])])
         graphs.append(data)
         for k in totals:

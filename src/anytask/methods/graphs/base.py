@@ -165,8 +165,7 @@ class GraphEncoder(BaseEstimator, Pretrained):
     def fit(self, graphs, y=None):
         """Train without labels on one graph or a collection (``y`` is ignored: the encoder is task-agnostic)."""
         self._check_params()
-        for attr in ("in_dim_",):
-            self.__dict__.pop(attr, None)
+        self.__dict__.pop("in_dim_", None)  # a refit may change the feature width
         gs = self._prepare(graphs)
         torch.manual_seed(int(self.seed))
         random.seed(int(self.seed))  # PyG's negative sampling draws from Python's generator
