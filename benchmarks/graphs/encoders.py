@@ -17,7 +17,8 @@ its C chosen by an inner 3-fold CV on each training fold.
 Every model uses its class's defaults (GAE / VGAE: the VGAE paper's; IsoC-VGAE: the card's) with 200 epochs;
 ``vgae_gin`` is VGAE on IsoC-VGAE's own encoder (GIN, 2 layers, 256 hidden, 64 latent, lr 0.001), so the
 decoder is the only difference. Nothing is tuned on test edges, test nodes or test folds. Rows are appended to
-``<out>.rows.jsonl`` as they finish (a rerun skips finished rows); the JSON is written from them at the end.
+``<out>.rows.jsonl`` as they finish (a rerun skips finished rows, and starts from the committed JSON's rows in a
+fresh checkout); the JSON is written from them at the end.
 """
 
 from __future__ import annotations
@@ -170,7 +171,11 @@ def main(argv=None) -> int:
     datasets = (args.datasets or ("cora,citeseer" if args.level == "node" else "mutag,proteins")).split(",")
     out = Path(args.out)
     log = out.with_suffix(".rows.jsonl")
-    done = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    if log.is_file():
+        done = [json.loads(line) for line in log.read_text().splitlines()]
+    else:  # a fresh checkout: the committed result file's rows are the finished ones
+        done = json.loads(out.read_text())["rows"] if out.is_file() else []
+        log.write_text("".join(json.dumps(r) + "\n" for r in done))
     key = lambda r: (r["dataset"], r["config"], r["seed"], r["epochs"])  # noqa: E731
     finished = {key(r) for r in done}
     shots = [int(k) for k in args.shots.split(",")]
