@@ -219,15 +219,15 @@ class GraphEncoder(BaseEstimator, Pretrained):
         out = []
         for batch in self._batches(gs, shuffle=False):
             hs, mu = self._forward(batch)
-            node = torch.cat(hs[1:] + [mu], 1) if self.node_repr == "all" else mu
+            every = torch.cat(hs[1:] + [mu], 1)
             if level == "node":
-                out.append(node)
+                out.append(every if self.node_repr == "all" else mu)
             else:
                 from torch_geometric.nn import global_add_pool
 
                 index = batch.batch if getattr(batch, "batch", None) is not None else \
-                    torch.zeros(len(node), dtype=torch.long)
-                out.append(global_add_pool(torch.cat(hs[1:] + [mu], 1), index))
+                    torch.zeros(len(every), dtype=torch.long)
+                out.append(global_add_pool(every, index))
         return torch.cat(out).numpy()
 
     def transform(self, graphs) -> np.ndarray:

@@ -187,14 +187,9 @@ def graph_value(buyer, seller, *, hops: int = 2, variance: float = 0.95, seed: i
     W = structural_distance(Ab_p, As_aligned)
     S = _shared_operator(Ab_p, As_aligned)
     # both feature sets travel by the same operator; padded (isolated) rows carry zeros and are left out
-    Xb_full = np.zeros((n, Xb.shape[1]))
-    Xb_full[:len(Xb)] = Xb
-    Xs_full = np.zeros((n, Xs.shape[1]))
-    Xs_full[:len(Xs)] = Xs
-    Xs_full = Xs_full[perm]
-    real_s = np.zeros(n, bool)
-    real_s[:len(Xs)] = True
-    real_s = real_s[perm]
+    Xb_full = np.pad(Xb, ((0, n - len(Xb)), (0, 0)))
+    Xs_full = np.pad(Xs, ((0, n - len(Xs)), (0, 0)))[perm]
+    real_s = perm < len(Xs)  # the aligned rows that hold a real seller node
     for _ in range(int(hops)):
         Xb_full, Xs_full = S @ Xb_full, S @ Xs_full
     rd = relevance_diversity(Xb_full[:len(Xb)], Xs_full[real_s], variance=variance)
@@ -205,7 +200,6 @@ def connected_subgraph(graph, size: int, *, seed: int = 0, exclude=None):
     """A PyG Data: the subgraph induced by ``size`` nodes reached breadth-first from a random start (a random
     neighbour order), so it is connected; nodes in ``exclude`` (a boolean mask) are never taken."""
     import torch
-    from torch_geometric.utils import subgraph
 
     rng = np.random.default_rng(seed)
     n = graph.num_nodes
@@ -226,9 +220,7 @@ def connected_subgraph(graph, size: int, *, seed: int = 0, exclude=None):
                     order.append(int(u))
         if len(order) == size:
             nodes = torch.tensor(sorted(order))
-            sub_ei, _ = subgraph(nodes, graph.edge_index, relabel_nodes=True, num_nodes=n)
-            data = graph.subgraph(nodes)
-            data.edge_index = sub_ei
+            data = graph.subgraph(nodes)  # induced, nodes relabelled 0..size-1 in sorted order
             data.node_ids = nodes
             return data
     raise AnytaskError(f"no connected subgraph of {size} nodes found from 100 random starts; ask for fewer")
