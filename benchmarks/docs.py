@@ -668,6 +668,12 @@ def graphs_valuation(r: dict) -> str:
     return "\n\n".join(parts)
 
 
+def graphs_select_lr(r: dict) -> str:
+    return (f"Chosen: lr {r['chosen']:g} ({r['args']['epochs']} epochs, Cora seed-0 validation edges).\n\n"
+            + table(["lr", "validation AUC", "fit s"],
+                    [[f"{x['lr']:g}", f"{x['val_auc']:.3f}", f"{x['fit_s']:.0f}"] for x in r["rows"]]))
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -758,6 +764,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 graphs_node, "graphs/node.png"),
         Section("Graph level: MUTAG (with IsoC-VGAE's ablations) and PROTEINS",
                 ("graphs/graph.json", "graphs/proteins.json"), graphs_graph, "graphs/graph.png"),
+        Section("How IsoC-VGAE's learning rate was chosen (validation edges only)", ("graphs/select_lr.json",),
+                graphs_select_lr),
         Section("Valuation: W, relevance and diversity under controlled changes, and a GCN's gain",
                 ("graphs/valuation.json",), graphs_valuation, "graphs/valuation.png"),
     ]),

@@ -21,7 +21,7 @@ the loss below are a reconstruction from the paper's description, with every par
 
 Defaults are the card's (L = 2, 256 hidden, 64 latent, 200 epochs, all weights 1) with the raw features;
 lr = 0.001 was chosen from {0.005, 0.001, 0.0005} by AUC on Cora's validation edges (seed-0 split, 100 epochs:
-0.648 / 0.740 / 0.708), never on test edges.
+0.588 / 0.734 / 0.690; benchmarks/graphs/select_lr.py), never on test edges.
 """
 
 from __future__ import annotations
