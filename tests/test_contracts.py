@@ -63,6 +63,8 @@ def _backbone(entry, request):
         backbone = create_backbone(f"hf-causal:{request.getfixturevalue('tiny_lm_folder')}")
     elif entry.name == "smollm2":
         backbone = request.getfixturevalue("smollm2")
+    elif entry.name in ("int8", "int8-torch"):
+        backbone = create_backbone(f"{entry.name}:hf:{request.getfixturevalue('bert_folders')[0]}")
     else:
         backbone = create_backbone(entry.name)
     before = state_hash(backbone)

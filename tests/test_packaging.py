@@ -104,7 +104,8 @@ def test_the_constraints_have_wheels_for_the_oldest_and_newest_python(python, tm
     oldest = PROJECT["requires-python"].removeprefix(">=")
     version = oldest if python == "oldest" else "3.14"
     extras = PROJECT["optional-dependencies"]
-    reqs = PROJECT["dependencies"] + [r for e in ("serve", "plot", "lm", "retrieval", "bench", "graph", "ray")
+    reqs = PROJECT["dependencies"] + [r for e in ("serve", "plot", "lm", "retrieval", "bench", "graph", "ray",
+                                                                     "fast")
                                       for r in extras[e]]
     _resolve("--only-binary=:all:", "--python-version", version, "--target", str(tmp_path / "t"), *reqs)
 

