@@ -74,6 +74,22 @@ def _backbone(entry, request):
     assert state_hash(backbone) == before
 
 
+@check("distiller")
+def _distiller(entry, request):
+    from anytask.backbones import create_backbone, state_hash
+
+    folder = request.getfixturevalue("bert_folders")[0]
+    teacher = create_backbone(f"hf:{folder}")
+    before = state_hash(teacher)
+    texts = [f"text {i} about {w}" for i in range(16) for w in ("sport", "films")]
+    space = {"layers": (1, 2), "heads": (2, 4), "ffn_ratio": (1, 2)}
+    d = entry.obj(teacher=f"hf:{folder}", subspace=space, steps=1, batch_size=8, progress=False).fit(texts)
+    d.search(texts[:8])
+    student = create_backbone(f"hf:{d.save_student(request.getfixturevalue('tmp_path') / 'student')}")
+    assert student.embed(texts[:2]).shape[0] == 2
+    assert state_hash(create_backbone(f"hf:{folder}")) == before
+
+
 @check("head")
 def _head(entry, request):
     from anytask.backbones import state_hash

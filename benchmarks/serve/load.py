@@ -2,7 +2,7 @@
 
     python benchmarks/serve/load.py --out benchmarks/serve/load.json
 
-Starts the server (MiniLM, a fresh home and a fresh embedding cache, so every text is
+Starts the server (MiniLM, or ``--backbone``; a fresh home and a fresh embedding cache, so every text is
 embedded for real), registers 10 tasks, then for 1, 8, 16 and 32 concurrent clients sends a
 fixed number of requests (each phase also stops after --max-seconds), in two kinds of traffic:
 ``predict`` (``POST /v1/predict``, one new text each, predicted for all 10 tasks) and ``mixed``
@@ -114,6 +114,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
     p.add_argument("--max-seconds", type=float, default=60)
     p.add_argument("--repeats", type=int, default=3, help="rounds over all concurrency levels")
+    p.add_argument("--backbone", default="minilm", help="the server's backbone (default minilm; e.g. int8:minilm)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/serve/load.json"))
     args = p.parse_args()
 
@@ -124,7 +125,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "ANYTASK_TOKEN": TOKEN, "ANYTASK_CACHE_DIR": str(scratch / "cache")}
     server = subprocess.Popen([sys.executable, "-m", "anytask", "serve", "--home", str(scratch / "home"),
-                               "--port", str(port), "-q"], env=env)
+                               "--port", str(port), "--backbone", args.backbone, "-q"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -152,7 +153,7 @@ def main() -> None:
     # baseline: offline batch embedding of texts of the same kind, same process, cold cache
     from anytask.backbones import Embedder, get_backbone
 
-    embedder = Embedder(get_backbone("minilm"), use_cache=False)
+    embedder = Embedder(get_backbone(args.backbone), use_cache=False)
     embedder.embed(chunks[0][:64])  # warm-up, as the server had
     offline_texts = [t for chunk in chunks[1 : len(plan) + 1] for t in chunk]  # the texts the phases served
     t0 = time.perf_counter()
@@ -169,7 +170,8 @@ def main() -> None:
                 row[key] = {"mean": round(float(np.mean(values)), 1), "std": round(float(np.std(values)), 1)}
             row["fraction_of_offline_throughput"] = round(row["requests_per_second"]["mean"] / offline, 3)
             results.append(row)
-    out = {"command": "python benchmarks/serve/load.py " + " ".join(sys.argv[1:]), "texts": source,
+    out = {"command": "python benchmarks/serve/load.py " + " ".join(sys.argv[1:]), "backbone": args.backbone,
+           "texts": source,
            "tasks_per_request": len(names), "texts_per_request": 1,
            "offline_batch_embedding_texts_per_second": round(offline, 1), "levels": results,
            "runs": runs}

@@ -172,9 +172,13 @@ class QuantizedBackbone(Backbone):
         return self.base.pool(states, mask)
 
     def to(self, *args, **kwargs):  # noqa: D401 - nn.Module API
+        """Stays on the CPU (int8 kernels are CPU kernels): asked for another device, it warns and stays, so
+        ``--device auto`` on a GPU machine still runs; the embeddings are the same either way."""
         device = torch.device(args[0]) if args and isinstance(args[0], (str, torch.device)) else None
         if device is not None and device.type != "cpu":
-            raise AnytaskError("int8 backbones run on the CPU only; drop device= (or use the float backbone there)")
+            warnings.warn(f"{self.config.name} runs on the CPU only (int8 kernels); it stays there instead of "
+                          f"{device}", stacklevel=2)
+            return self
         return super().to(*args, **kwargs)
 
 

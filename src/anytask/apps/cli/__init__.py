@@ -17,7 +17,8 @@ from anytask import __version__
 from anytask.core.errors import AnytaskError
 
 SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "index", "search", "bench", "prompt", "generate",
-               "merge", "finetune", "stream", "difficulty", "graph", "value", "serve", "cache", "demo")
+               "merge", "finetune", "stream", "difficulty", "graph", "value", "distill",
+               "serve", "cache", "demo")
 
 
 def _leaves(sub):

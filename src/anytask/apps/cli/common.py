@@ -65,7 +65,8 @@ def jsonable(value):
 
 
 def backbone_opts(sp) -> None:
-    sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, or hf:<folder>")
+    sp.add_argument("--backbone", default="minilm", help="minilm (default), tiny, hf:<folder>, or an int8 fast path: "
+                    "int8:minilm, int8:hf:<folder> (extra fast), int8-torch:<backbone>")
     sp.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ANYTASK_CACHE_DIR "
                     "or ~/.cache/anytask)")
     sp.add_argument("--device", default="auto", help="auto (default: $ANYTASK_DEVICE, else a CUDA GPU when "

@@ -1,0 +1,57 @@
+"""``anytask distill``: a smaller, faster student of an encoder backbone, written as a folder every command then
+takes as ``--backbone hf:<folder>`` (AutoDistil: SuperLM training, proxy search, optional embedding alignment)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from anytask.apps.cli.common import positive_int
+
+
+def add_parser(sub) -> None:
+    sp = sub.add_parser("distill", help="distil a smaller, faster student of an encoder (AutoDistil); use it as "
+                        "--backbone hf:<out>")
+    sp.add_argument("--corpus", required=True, help="comma-separated unlabelled text: task folders of --data-root "
+                    "(their train texts), .jsonl files (a \"text\" field) or .txt files (one text per line)")
+    sp.add_argument("--data-root", default=os.environ.get("ANYTASK_DATA_ROOT"),
+                    help="folder of <task>/train.jsonl (default: $ANYTASK_DATA_ROOT)")
+    sp.add_argument("--teacher", default="minilm", help="minilm (default) or hf:<local BERT folder>")
+    sp.add_argument("--subspace", default="tiny", choices=["tiny", "small", "both"],
+                    help="student shapes searched (default tiny: 2-4 layers, 3-9 heads)")
+    sp.add_argument("--steps", type=positive_int, default=300, help="SuperLM training steps (default 300)")
+    sp.add_argument("--batch-size", type=positive_int, default=32)
+    sp.add_argument("--max-texts", type=positive_int, default=20000, help="corpus texts used (default 20,000)")
+    sp.add_argument("--held-out", type=positive_int, default=512,
+                    help="corpus texts kept out of training, for the search (default 512)")
+    sp.add_argument("--speedup", type=float, default=3.0,
+                    help="search only students with at most 1/SPEEDUP of the teacher's FLOPs (default 3)")
+    sp.add_argument("--align-steps", type=int, default=300,
+                    help="steps aligning the student's embeddings to the teacher's (0: relation distillation "
+                         "only; default 300)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True, help="the student folder to write (replaced atomically)")
+    sp.set_defaults(func=run)
+
+
+def run(args) -> None:
+    from anytask.core.errors import AnytaskError
+    from anytask.methods.distill import DISTILLERS, corpus_texts
+
+    texts = corpus_texts(args.corpus.split(","), data_root=args.data_root, limit=args.max_texts + args.held_out,
+                         seed=args.seed)
+    if len(texts) <= args.held_out + args.batch_size:
+        raise AnytaskError(f"the corpus has {len(texts)} texts: too few for --held-out {args.held_out} plus one "
+                           f"batch of {args.batch_size}; add texts or lower --held-out")
+    held, train = texts[:args.held_out], texts[args.held_out:]
+    ad = DISTILLERS.get("autodistil")(teacher=args.teacher, subspace=args.subspace, steps=args.steps,
+                                      batch_size=args.batch_size, seed=args.seed, progress=not args.quiet).fit(train)
+    from anytask.backbones.superlm import SubNet
+
+    teacher_flops = ad.flops(SubNet(ad.superlm_.n_layers, ad.superlm_.n_heads, ad.superlm_.ffn_max))
+    ranking = ad.search(held, max_flops=int(teacher_flops / args.speedup))
+    folder = ad.save_student(args.out, align_steps=args.align_steps, texts=train)
+    best = ranking[0]
+    print(json.dumps({"student": str(folder), "backbone": f"hf:{folder}", **ad.best_.as_dict(),
+                      "flops_vs_teacher": round(best["flops"] / teacher_flops, 4), "parameters": best["parameters"],
+                      "held_out_relation_loss": round(best["relation_loss"], 5), "candidates": len(ranking)}))
