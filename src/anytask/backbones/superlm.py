@@ -230,33 +230,53 @@ def teacher_relations(model: nn.Module, inputs: dict[str, Tensor], relation_head
 
 
 def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int, lr: float = 1e-4,
-                     batch_size: int = 32, max_length: int = 64, seed: int = 0, progress: bool = True) -> nn.Linear:
-    """Train ``model`` (an extracted student, in place) and a new linear map from its width to the teacher's
-    so that mean-pooled, mapped student states match the teacher's sentence embeddings (1 - cosine); returns
-    the map. The teacher (a frozen ``Backbone``) only gives targets."""
+                     batch_size: int = 32, max_length: int = 64, seed: int = 0, progress: bool = True,
+                     degrade=None, clean_weight: float = 1.0, project: bool = True) -> nn.Linear | None:
+    """Train ``model`` (an extracted student, in place) so that its mean-pooled states — through a new linear
+    map to the teacher's width when ``project`` — match the teacher's sentence embeddings (1 - cosine); returns
+    the map (``None`` without ``project``; the widths must then agree). The teacher (a frozen ``Backbone``) only
+    gives targets.
+
+    With ``degrade`` (a function ``(texts, seed) -> texts``) the student reads degraded copies of each batch
+    while the teacher reads the clean texts (RLQ's task-agnostic distillation), plus ``clean_weight`` times the
+    same loss on the clean texts, so clean inputs keep their embeddings."""
     from tqdm.auto import tqdm
 
     if len(texts) < batch_size:
         raise AnytaskError(f"aligning needs at least {batch_size} texts, got {len(texts)}")
+    if not project and model.config.hidden_size != teacher.config.dim:
+        raise AnytaskError(f"without a projection the student's width ({model.config.hidden_size}) must equal the "
+                           f"teacher's ({teacher.config.dim})")
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
-    dense = nn.Linear(model.config.hidden_size, teacher.config.dim)
+    dense = nn.Linear(model.config.hidden_size, teacher.config.dim) if project else None
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()  # no dropout: the student is used frozen, as the teacher is
-    params = list(model.parameters()) + list(dense.parameters())
+    params = list(model.parameters()) + (list(dense.parameters()) if dense is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    bar = tqdm(range(steps), desc="align", unit="step", disable=not progress)
-    for _ in bar:
-        idx = torch.randint(len(texts), (batch_size,), generator=rng).tolist()
-        inputs = dict(teacher.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                        max_length=max_length, return_tensors="pt"))
-        with torch.no_grad():
-            target = teacher.pool(teacher.forward_tokens(inputs), inputs["attention_mask"])
+
+    def embed(batch: list[str]) -> Tensor:
+        inputs = dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
+                                        return_tensors="pt"))
         states = model(**inputs).last_hidden_state
         m = inputs["attention_mask"].unsqueeze(-1).float()
-        pooled = dense((states * m).sum(1) / m.sum(1).clamp_min(1e-9))
-        loss = 1 - nn.functional.cosine_similarity(pooled, target, dim=-1).mean()
+        pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        return dense(pooled) if dense is not None else pooled
+
+    bar = tqdm(range(steps), desc="align" if degrade is None else "rlq", unit="step", disable=not progress)
+    for step in bar:
+        idx = torch.randint(len(texts), (batch_size,), generator=rng).tolist()
+        batch = [texts[i] for i in idx]
+        inputs = dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
+                                        return_tensors="pt"))
+        with torch.no_grad():
+            target = teacher.pool(teacher.forward_tokens(inputs), inputs["attention_mask"])
+        if degrade is None:
+            loss = 1 - nn.functional.cosine_similarity(embed(batch), target, dim=-1).mean()
+        else:
+            noisy = 1 - nn.functional.cosine_similarity(embed(degrade(batch, seed * 100003 + step)), target).mean()
+            loss = noisy + clean_weight * (1 - nn.functional.cosine_similarity(embed(batch), target).mean())
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -4,5 +4,6 @@
 
 from anytask.methods.distill.base import DISTILLERS, corpus_texts, write_student
 from anytask.methods.distill import autodistil  # noqa: E402,F401
+from anytask.methods.distill import rlq  # noqa: E402,F401
 
 __all__ = ["DISTILLERS", "corpus_texts", "write_student"]
