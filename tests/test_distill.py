@@ -121,3 +121,33 @@ def test_anytask_distill_writes_a_student_every_command_can_use(tmp_path, capsys
     assert create_backbone(report["backbone"]).embed(["hello"]).shape == (1, 384)
     assert main(["distill", "--corpus", str(corpus), "--held-out", "100", "--out", str(tmp_path / "x"), "-q"]) == 2
     assert "too few" in capsys.readouterr().err
+
+
+def test_an_interrupted_distillation_resumes_from_its_checkpoint_to_the_same_weights(bert_folders, tmp_path,
+                                                                                     monkeypatch):
+    from anytask.methods.distill.autodistil import AutoDistil
+
+    kw = dict(teacher=f"hf:{bert_folders[0]}", subspace=SPACE, steps=4, batch_size=8, max_length=16, sandwich=3,
+              progress=False)
+    whole = AutoDistil(**kw).fit(TEXTS)
+    ckpt = tmp_path / "run.ckpt"
+    calls = {"n": 0}
+    real = AutoDistil._loss
+
+    def dies_in_step_3(self, *a):
+        calls["n"] += 1
+        if calls["n"] > 2 * 3:  # 3 sub-networks a step: the third step's first loss
+            raise KeyboardInterrupt
+        return real(self, *a)
+
+    monkeypatch.setattr(AutoDistil, "_loss", dies_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        AutoDistil(**kw, checkpoint=str(ckpt), checkpoint_every=2).fit(TEXTS)
+    monkeypatch.undo()
+    assert ckpt.is_file()
+    resumed = AutoDistil(**kw, checkpoint=str(ckpt), checkpoint_every=2).fit(TEXTS)
+    assert resumed.history_ == pytest.approx(whole.history_) and resumed.sampled_ == whole.sampled_
+    for a, b in zip(whole.superlm_.parameters(), resumed.superlm_.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(AnytaskError, match="another run"):
+        AutoDistil(**{**kw, "lr": 1e-3}, checkpoint=str(ckpt)).fit(TEXTS)

@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
                     help="steps aligning the student's embeddings to the teacher's (0: relation distillation "
                          "only; default 300)")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--checkpoint", default=None, help="write the SuperLM's training state here every 50 steps; "
+                    "rerunning the same command resumes from it")
     sp.add_argument("--out", required=True, help="the student folder to write (replaced atomically)")
     sp.set_defaults(func=run)
 
@@ -45,7 +47,8 @@ def run(args) -> None:
                            f"batch of {args.batch_size}; add texts or lower --held-out")
     held, train = texts[:args.held_out], texts[args.held_out:]
     ad = DISTILLERS.get("autodistil")(teacher=args.teacher, subspace=args.subspace, steps=args.steps,
-                                      batch_size=args.batch_size, seed=args.seed, progress=not args.quiet).fit(train)
+                                      batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+                                      checkpoint=args.checkpoint).fit(train)
     from anytask.backbones.superlm import SubNet
 
     teacher_flops = ad.flops(SubNet(ad.superlm_.n_layers, ad.superlm_.n_heads, ad.superlm_.ffn_max))

@@ -63,7 +63,8 @@ def teacher_folder(teacher: str) -> Path:
 class AutoDistil(BaseEstimator):
     def __init__(self, teacher: str = "minilm", subspace: str = "tiny", steps: int = 300, batch_size: int = 32,
                  max_length: int = 64, lr: float = 1e-4, weight_decay: float = 0.01, sandwich: int = 4,
-                 seed: int = 0, progress: bool = True) -> None:
+                 seed: int = 0, progress: bool = True, checkpoint: str | None = None,
+                 checkpoint_every: int = 50) -> None:
         self.teacher = teacher
         self.subspace = subspace
         self.steps = steps
@@ -74,6 +75,8 @@ class AutoDistil(BaseEstimator):
         self.sandwich = sandwich
         self.seed = seed
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # -- the search space -----------------------------------------------------------------------------
     def space(self, superlm=None) -> list:
@@ -164,12 +167,22 @@ class AutoDistil(BaseEstimator):
                                                   * max(0.0, 1 - s / self.steps))
         self.history_, self.sampled_ = [], []
         batches = self._batches(texts, rng)
-        bar = tqdm(range(self.steps), desc="autodistil", unit="step", disable=not self.progress)
-        for _ in bar:
+        others = [s for s in shapes if s not in (largest, smallest)]
+
+        def draw():
+            return [largest, smallest] + rng.sample(others, min(self.sandwich - 2, len(others)))
+
+        fingerprint = self._fingerprint(texts)
+        start = self._resume(fingerprint, opt, sched)
+        for _ in range(start):  # replay the data order and the draws up to the checkpoint
+            next(batches)
+            draw()
+        bar = tqdm(range(start, self.steps), desc="autodistil", unit="step", disable=not self.progress,
+                   initial=start, total=self.steps)
+        for step in bar:
             inputs = next(batches)
             target = self._target(inputs)
-            chosen = [largest, smallest] + rng.sample([s for s in shapes if s not in (largest, smallest)],
-                                                      min(self.sandwich - 2, len(shapes) - 2))
+            chosen = draw()
             self.sampled_.append(chosen)
             opt.zero_grad()
             total = 0.0
@@ -182,9 +195,56 @@ class AutoDistil(BaseEstimator):
             sched.step()
             self.history_.append(total / len(chosen))
             bar.set_postfix(loss=f"{self.history_[-1]:.3f}")
+            if self.checkpoint and ((step + 1) % self.checkpoint_every == 0 or step + 1 == self.steps):
+                self._save_checkpoint(fingerprint, step + 1, opt, sched)
         if state_hash(self.teacher_backbone_) != before:
             raise AnytaskError("internal error: the teacher changed during distillation")
         return self
+
+    # -- resumable checkpoints ------------------------------------------------------------------------
+    def _fingerprint(self, texts: list[str]) -> str:
+        import hashlib
+
+        keep = {k: v for k, v in self.get_params().items() if k not in ("progress", "checkpoint", "checkpoint_every")}
+        h = hashlib.sha256(repr(sorted(keep.items())).encode())
+        for t in texts:
+            h.update(t.encode() + b"\0")
+        return h.hexdigest()
+
+    def _save_checkpoint(self, fingerprint: str, step: int, opt, sched) -> None:
+        """The SuperLM, optimiser and schedule after ``step`` steps, written atomically (a crash mid-write
+        leaves the previous checkpoint)."""
+        import io
+
+        from anytask.core.io import write_file_atomic
+
+        buffer = io.BytesIO()
+        torch.save({"fingerprint": fingerprint, "step": step, "superlm": self.superlm_.state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": self.history_,
+                    "sampled": [[s.as_dict() for s in chosen] for chosen in self.sampled_]}, buffer)
+        write_file_atomic(self.checkpoint, buffer.getvalue())
+
+    def _resume(self, fingerprint: str, opt, sched) -> int:
+        """The step to start from: 0, or the step of a checkpoint of this same run (settings and texts)."""
+        from anytask.backbones.superlm import SubNet
+
+        if not self.checkpoint or not Path(self.checkpoint).is_file():
+            return 0
+        try:
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise AnytaskError(f"the checkpoint {self.checkpoint} cannot be read ({type(e).__name__}); delete it to "
+                               "start over") from None
+        if state.get("fingerprint") != fingerprint:
+            raise AnytaskError(f"the checkpoint {self.checkpoint} belongs to another run (other settings or texts); "
+                               "delete it, or pass another checkpoint path")
+        self.superlm_.load_state_dict(state["superlm"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        self.history_ = list(state["history"])
+        self.sampled_ = [[SubNet(**s) for s in chosen] for chosen in state["sampled"]]
+        log.info("resuming %s from step %d", self.checkpoint, state["step"])
+        return int(state["step"])
 
     # -- search and extraction ------------------------------------------------------------------------
     def _check_fitted(self) -> None:
