@@ -192,6 +192,11 @@ def main(argv=None) -> int:
                     f.write(json.dumps(row) + "\n")
                 done.append(row)
     command = "python " + " ".join(["benchmarks/graphs/encoders.py", *(argv or sys.argv[1:])])
+    previous = json.loads(out.read_text()).get("command", "").splitlines() if out.is_file() else []
+    if not args.write_only and previous and not any(c.split("  #")[0] == command for c in previous):
+        command = "\n".join(previous + [command])  # every run that made rows stays recorded
+    elif not args.write_only and previous:
+        command = "\n".join(previous)
     if args.write_only:  # record the commands that made the rows, not this one
         command = "\n".join(args.command) or (json.loads(out.read_text()).get("command", command)
                                                if out.is_file() else command)
