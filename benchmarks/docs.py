@@ -686,6 +686,98 @@ class Section:
         return BENCH / Path(self.files[0]).with_suffix(".notes.md")
 
 
+def distill_frontier(r: dict) -> str:
+    import numpy as np
+
+    rows = r["rows"]
+    base = rows[0]
+    b32, b1 = np.mean(base["texts_per_s_b32"]), np.mean(base["texts_per_s_b1"])
+    body = []
+    for x in rows:
+        d8, d64 = x["mean_acc@8"] - base["mean_acc@8"], x["mean_acc@64"] - base["mean_acc@64"]
+        body.append([x["label"], f"{x['parameters'] / 1e6:.1f}M", x["dim"],
+                     f"{np.mean(x['texts_per_s_b32']):.0f} ± {np.std(x['texts_per_s_b32']):.0f}",
+                     f"{np.mean(x['texts_per_s_b32']) / b32:.2f}×",
+                     f"{np.mean(x['texts_per_s_b1']):.0f} ± {np.std(x['texts_per_s_b1']):.0f}",
+                     f"{np.mean(x['texts_per_s_b1']) / b1:.2f}×",
+                     ms(x["mean_acc@8"], x["mean_acc@8_std"], 3), f"{100 * d8:+.1f}",
+                     ms(x["mean_acc@64"], x["mean_acc@64_std"], 3), f"{100 * d64:+.1f}"])
+    main = table(["backbone", "parameters", "dim", "texts/s (batch 32)", "speed-up", "texts/s (batch 1)", "speed-up",
+                  "acc @8/class", "Δ pts", "acc @64/class", "Δ pts"], body)
+    tasks = r["tasks"]
+    per = [[x["label"]] + [f"{np.mean([v for k, v in x['accuracy'].items() if k.startswith(t + '|64|')]):.3f}"
+                           for t in tasks] for x in rows]
+    return (main + "\n\nPer task, 64 labelled examples per class (mean of 3 seeds)\n\n"
+            + table(["backbone"] + tasks, per))
+
+
+def distill_autodistil(r: dict) -> str:
+    parts = [f"Teacher (MiniLM-L6) frozen linear-probe accuracy, mean of {', '.join(r['probe_tasks'])}: "
+             f"**{r['teacher']['mean']:.3f}**."]
+    keys = [k for k in r if k.startswith("superlm:")]
+    net = lambda x: f"L{x['layers']} H{x['heads']} F{x['ffn']}"  # noqa: E731
+    body = []
+    for k in keys:
+        top = min(r[k]["rows"], key=lambda x: x["relation_loss"])
+        body.append([k.split(":")[1], len(r[k]["history"]), f"{r[k]['fit_seconds']:.0f}", f"{r[k]['spearman']:+.2f}",
+                     net(top), f"{top['accuracy']:.3f}", f"{max(x['accuracy'] for x in r[k]['rows']):.3f}"])
+    parts.append(table(["SuperLM", "training steps", "fit s", "Spearman(-relation loss, accuracy), 27 tiny nets",
+                        "best-ranked net", "its accuracy", "best accuracy of any net"], body))
+    if len(keys) > 1:
+        a, b = (r[k]["rows"] for k in keys[:2])
+        body = [[net(x), f"{x['flops'] / 1e6:.0f}",
+                 f"{x['relation_loss']:.2f}", f"{y['relation_loss']:.2f}", f"{x['accuracy']:.3f}",
+                 f"{y['accuracy']:.3f}"] for x, y in zip(a, b)]
+        n, m = keys[0].split(":")[1], keys[1].split(":")[1]
+        parts.append(f"The same tiny sub-networks under the two SuperLMs ({n}: one per sub-space; {m}: one for "
+                     "everything)\n\n" + table(["net", "MFLOPs / text", f"loss ({n})", f"loss ({m})", f"acc ({n})",
+                                                 f"acc ({m})"], body))
+    if len(keys) == 1:
+        rows = sorted(r[keys[0]]["rows"], key=lambda x: x["relation_loss"])
+        parts.append("Every tiny sub-network, by proxy rank\n\n" + table(
+            ["rank", "net", "MFLOPs / text", "parameters", "relation loss", "accuracy"],
+            [[i + 1, net(x), f"{x['flops'] / 1e6:.0f}", f"{x['parameters'] / 1e6:.1f}M", f"{x['relation_loss']:.2f}",
+              f"{x['accuracy']:.3f}"] for i, x in enumerate(rows)]))
+    if r.get("students"):
+        parts.append("Students written for the frontier\n\n" + table(
+            ["student", "layers", "heads", "FFN", "FLOPs vs teacher", "init", "aligned"],
+            [[k, s["layers"], s["heads"], s["ffn"], f"{s['flops_vs_teacher']:.2f}", s["init"], s["aligned"]]
+             for k, s in r["students"].items()]))
+    return "\n\n".join(parts)
+
+
+def distill_rlq(r: dict) -> str:
+    import numpy as np
+
+    views = ["clean", *r["kinds"]]
+    names = list(r["rows"])
+    base = r["rows"][names[0]]
+
+    def mean_std(row, view):
+        per_seed = [np.mean([row["accuracy"][f"{t}|{view}|{s}"] for t in r["tasks"]]) for s in r["seeds"]]
+        return float(np.mean(per_seed)), float(np.std(per_seed))
+
+    body = []
+    for n in names:
+        row = r["rows"][n]
+        cells = []
+        for v in views:
+            m, sd = mean_std(row, v)
+            delta = "" if row is base else f" ({100 * (m - mean_std(base, v)[0]):+.1f})"
+            cells.append(f"{ms(m, sd, 3)}{delta}")
+        dist = [np.mean([row["cosine_distance"][f"{t}|{k}"] for t in r["tasks"]]) for k in r["kinds"]]
+        body.append([n, *cells, *[f"{d:.4f}" for d in dist]])
+    main = table(["backbone", *[f"accuracy, {v} queries" for v in views],
+                  *[f"clean-{k} cosine distance" for k in r["kinds"]]], body)
+    per = [[t, *[f"{np.mean([r['rows'][n]['accuracy'][f'{t}|{v}|{s}'] for s in r['seeds']]):.3f}"
+                 for n in names for v in views]] for t in r["tasks"]]
+    head = ["task", *[f"{'teacher' if n == names[0] else 'RLQ'}: {v}" for n in names for v in views]]
+    return (f"Linear probe on {r['shots']} clean examples per class, mean over 11 tasks, ± over seeds "
+            f"{r['seeds']}; in brackets the difference from the teacher in points. RLQ training: "
+            f"{r['params']['steps']} steps, {r['fit_seconds'] / 60:.0f} min.\n\n" + main
+            + "\n\nPer task (mean of the seeds)\n\n" + table(head, per))
+
+
 PAGES: dict[str, tuple[str, list[Section]]] = {
     "heads": ("Few-shot heads on frozen features", [
         Section("The best few-shot classifier: every head, the contrastive head and SetFit, with wall times",
@@ -768,6 +860,13 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 graphs_select_lr),
         Section("Valuation: W, relevance and diversity under controlled changes, and a GCN's gain",
                 ("graphs/valuation.json",), graphs_valuation, "graphs/valuation.png"),
+    ]),
+    "distill": ("Distillation: smaller, faster backbones", [
+        Section("The speed / accuracy frontier on the 11 shared tasks", ("distill/frontier.json",), distill_frontier,
+                "distill/frontier.png"),
+        Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
+                ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
+        Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
