@@ -90,17 +90,19 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     for ax, k in zip(axes, (8, 64)):
-        for r in result["rows"]:
+        for i, r in enumerate(result["rows"]):
             x, y = np.mean(r["texts_per_s_b32"]), r[f"mean_acc@{k}"]
             ax.errorbar(x, y, xerr=np.std(r["texts_per_s_b32"]), yerr=r[f"mean_acc@{k}_std"], fmt="o", capsize=3,
-                        color="#999" if r is result["rows"][0] else "#3b7dd8")
-            ax.annotate(r["label"], (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+                        color="#999" if i == 0 else "#3b7dd8")
+            ax.annotate(str(i + 1), (x, y), fontsize=8, xytext=(4, 3 if i % 2 else -9), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("texts/s, batch 32 (log)")
         ax.set_ylabel(f"mean linear-probe accuracy, {k}/class, 11 tasks")
-    fig.tight_layout()
+    key = "\n".join(f"{i + 1}: {r['label']}" for i, r in enumerate(result["rows"]))
+    fig.text(0.77, 0.5, key, fontsize=7.5, va="center", family="monospace")
+    fig.subplots_adjust(left=0.06, right=0.75, wspace=0.28, bottom=0.13)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
