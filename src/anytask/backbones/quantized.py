@@ -184,7 +184,8 @@ class QuantizedBackbone(Backbone):
 
 def _torch_int8(model: nn.Module) -> nn.Module:
     """A quantised copy of ``model``: every nn.Linear dynamic int8, weights per output channel (per-tensor
-    weights lose more: mean cosine to the float MiniLM 0.933 against 0.972 on SST-2 texts)."""
+    weights lost more in an ad-hoc check on 256 SST-2 texts: mean cosine to the float MiniLM 0.933 against
+    0.972)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
