@@ -106,6 +106,7 @@ def test_bad_distillation_input_is_a_clear_error_and_a_failed_save_keeps_the_old
         create_backbone(f"hf:{folder}")
 
 
+@pytest.mark.slow  # slices the real MiniLM and searches all 27 tiny nets (~10 s)
 def test_anytask_distill_writes_a_student_every_command_can_use(tmp_path, capsys):
     import json
 

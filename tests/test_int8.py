@@ -33,6 +33,7 @@ def test_int8_is_close_to_the_float_model_and_keys_its_own_cache(bert, engine):
     assert state_hash(q.base) == before and not any(p.requires_grad for p in q.parameters())
 
 
+@pytest.mark.slow  # exports and quantises the real MiniLM (~10 s); the tiny-BERT tests above cover the logic
 def test_int8_minilm_matches_the_float_model_closely(minilm):
     from anytask.backbones.quantized import QuantizedBackbone
 
