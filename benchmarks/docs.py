@@ -229,6 +229,10 @@ def serve_load(r: dict) -> str:
                   f"share of offline batch embedding ({r['offline_batch_embedding_texts_per_second']} texts/s)"], rows)
 
 
+def serve_load_backbones(*results: dict) -> str:
+    return "\n\n".join(f"**`{r.get('backbone', 'minilm')}`**\n\n" + serve_load(r) for r in results)
+
+
 # -- the pages --------------------------------------------------------------------------------------
 
 def lm_prompting(r: dict) -> str:
@@ -873,6 +877,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     ]),
     "serve": ("The HTTP service under load", [
         Section("Many tasks behind one endpoint", ("serve/load.json",), serve_load),
+        Section("The same load on the int8 fast path, beside MiniLM (one session, one round each)",
+                ("serve/load_minilm_r1.json", "serve/load_int8.json"), serve_load_backbones),
         Section("Fault injection: kill -9 during mixed writes", ("serve/faults.json",), serve_faults),
     ]),
 }
