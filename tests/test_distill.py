@@ -69,7 +69,7 @@ def test_autodistil_trains_with_the_sandwich_rule_and_leaves_the_teacher(bert_fo
     X = student.embed(TEXTS[:4])
     assert X.shape == (4, teacher.config.dim) and torch.allclose(X.norm(dim=1), torch.ones(4), atol=1e-5)
     again = create_backbone(f"hf:{folder}")
-    assert again.identity == student.identity and torch.equal(again.embed(TEXTS[:4]), X)  # nothing random on load
+    assert again.identity == student.identity and torch.allclose(again.embed(TEXTS[:4]), X, atol=1e-6)  # nothing random
     plain = create_backbone(f"hf:{ad.save_student(tmp_path / 'plain', shape=ad.smallest_)}")
     assert plain.config.dim == ad.smallest_.width(ad.superlm_.head_width)
 
