@@ -256,9 +256,11 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     params = list(model.parameters()) + (list(dense.parameters()) if dense is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
 
-    def embed(batch: list[str]) -> Tensor:
-        inputs = dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
-                                        return_tensors="pt"))
+    def tokenize(batch: list[str]) -> dict[str, Tensor]:
+        return dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
+                                      return_tensors="pt"))
+
+    def embed(inputs: dict[str, Tensor]) -> Tensor:
         states = model(**inputs).last_hidden_state
         m = inputs["attention_mask"].unsqueeze(-1).float()
         pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
@@ -268,15 +270,15 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     for step in bar:
         idx = torch.randint(len(texts), (batch_size,), generator=rng).tolist()
         batch = [texts[i] for i in idx]
-        inputs = dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
-                                        return_tensors="pt"))
+        inputs = tokenize(batch)  # the clean batch, tokenised once for the teacher and the student
         with torch.no_grad():
             target = teacher.pool(teacher.forward_tokens(inputs), inputs["attention_mask"])
         if degrade is None:
-            loss = 1 - nn.functional.cosine_similarity(embed(batch), target, dim=-1).mean()
+            loss = 1 - nn.functional.cosine_similarity(embed(inputs), target, dim=-1).mean()
         else:
-            noisy = 1 - nn.functional.cosine_similarity(embed(degrade(batch, seed * 100003 + step)), target).mean()
-            loss = noisy + clean_weight * (1 - nn.functional.cosine_similarity(embed(batch), target).mean())
+            noisy = embed(tokenize(degrade(batch, seed * 100003 + step)))
+            loss = (1 - nn.functional.cosine_similarity(noisy, target).mean()
+                    + clean_weight * (1 - nn.functional.cosine_similarity(embed(inputs), target).mean()))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
