@@ -92,6 +92,33 @@ def _distiller(entry, request):
     assert state_hash(create_backbone(f"hf:{folder}")) == before
 
 
+@check("multitask model")
+def _multitask(entry, request):
+    """Two tasks of different label types and sizes, plain and as (N, L, D) views: probabilities sum to 1, string
+    labels keep their order, a second fit with the same seed is identical, the folder round-trips bit-exactly."""
+    rng = np.random.default_rng(0)
+    for shape in [(16,), (2, 16)]:
+        X1, X2 = rng.normal(size=(40, *shape)).astype(np.float32), rng.normal(size=(30, *shape)).astype(np.float32)
+        tasks = {"a": (X1, np.where(X1.reshape(40, -1)[:, 0] > 0, "pos", "neg")),
+                 "b": (X2, (X2.reshape(30, -1)[:, 1] > 0).astype(int) + 3)}
+        m = entry.obj(steps=5, hidden=8, seed=0).fit(tasks)
+        p = m.predict_proba(X1, task="a")
+        assert p.shape == (40, 2) and np.allclose(p.sum(1), 1)
+        assert m.classes_["a"].tolist() == ["neg", "pos"] and m.classes_["b"].tolist() == [3, 4]
+        again = entry.obj(steps=5, hidden=8, seed=0).fit(tasks)
+        assert np.array_equal(again.decision_function(X2, task="b"), m.decision_function(X2, task="b"))
+        back = io.load(io.save(m, request.getfixturevalue("tmp_path") / f"{entry.name}-{len(shape)}"))
+        assert np.array_equal(back.decision_function(X2, task="b"), m.decision_function(X2, task="b"))
+        assert back.predict(X1, task="a").tolist() == m.predict(X1, task="a").tolist()
+
+
+@check("source allocation")
+def _allocation(entry, request):
+    nu = np.array([0.0, -2.0, 1.0, 0.0])
+    w = entry.obj(nu)
+    assert w.shape == (4,) and (w >= 0).all() and w.sum() > 0
+
+
 @check("head")
 def _head(entry, request):
     from anytask.backbones import state_hash

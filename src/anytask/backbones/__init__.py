@@ -182,6 +182,13 @@ def get_embedder(name: str = DEFAULT_BACKBONE, *, cache_dir=None, use_cache: boo
         return _embedders[key]
 
 
+def layer_embeddings(backbone, texts, layers=(2, 4, 6), **kwargs):
+    """``(N, L, D)`` pooled states of chosen layers of an encoder (``anytask.backbones.views``)."""
+    from anytask.backbones.views import layer_embeddings as views
+
+    return views(backbone, texts, layers, **kwargs)
+
+
 def is_causal(backbone) -> bool:
     """Whether a backbone is a causal language model (scores and generates text)."""
     from anytask.backbones.causal import CausalLM
@@ -191,6 +198,6 @@ def is_causal(backbone) -> bool:
 
 __all__ = [
     "BACKBONES", "is_causal", "DEFAULT_BACKBONE", "Backbone", "BackboneConfig", "Embedder", "EmbeddingCache",
-    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "resolve_device", "share_backbone",
-    "state_hash",
+    "create_backbone", "default_cache_dir", "get_backbone", "get_embedder", "layer_embeddings", "resolve_device",
+    "share_backbone", "state_hash",
 ]
