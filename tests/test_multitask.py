@@ -227,3 +227,47 @@ def test_layer_views_need_an_encoder_with_layers():
 
     with pytest.raises(AnytaskError, match="does not expose"):
         layer_embeddings(create_backbone("tiny"), ["a"], layers=(1,))
+
+
+def _text_root(root):
+    import json
+
+    from anytask.data import make_topic_task
+
+    train, test = make_topic_task(20, seed=0)
+    for task, label in [("topic", lambda y: y), ("is_sport", lambda y: "yes" if y == "sports" else "no")]:
+        (root / task).mkdir(parents=True)
+        for split, data in [("train", train), ("test", test)]:
+            rows = [json.dumps({"text": x, "label": label(y)}) for x, y in zip(data.X, data.y)]
+            (root / task / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_bench_trains_tasks_together_beside_the_baseline(tmp_path):
+    import json
+
+    from anytask.apps.cli import main
+
+    root, out = _text_root(tmp_path / "data"), tmp_path / "mt.json"
+    assert main(["bench", "--backbone", "tiny", "--data-root", str(root), "--tasks", "topic,is_sport",
+                 "--multitask", "shared_bottom,router", "--shots", "3", "--seeds", "2", "--max-test", "30",
+                 "--out", str(out), "--no-progress", "-q"]) == 0
+    res = json.loads(out.read_text())
+    assert res["heads"] == ["linear_probe", "mt:shared_bottom", "mt:router"] and res["multitask"] == ["shared_bottom",
+                                                                                                      "router"]
+    rows = [r for r in res["results"] if r["head"] == "mt:router"]
+    assert {(r["task"], r["seed"]) for r in rows} == {(t, s) for t in ("topic", "is_sport") for s in (0, 1)}
+    base = {(r["task"], r["seed"]): r["n_train"] for r in res["results"] if r["head"] == "linear_probe"}
+    assert all(base[(r["task"], r["seed"])] == r["n_train"] for r in rows)  # the same k-shot samples
+    assert "mt:router" in out.with_suffix(".md").read_text()
+
+
+def test_bench_multitask_needs_one_feature_space(tmp_path, capsys):
+    from anytask.apps.cli import main
+
+    assert main(["bench", "--tasks", "sklearn:wine,sklearn:iris", "--multitask", "mmoe", "--shots", "2", "--seeds",
+                 "1", "--out", str(tmp_path / "x.json"), "--no-progress"]) == 2
+    assert "one feature space" in capsys.readouterr().err
+    assert main(["bench", "--tasks", "sklearn:wine,sklearn:iris", "--multitask", "mmeo", "--out",
+                 str(tmp_path / "x.json"), "--no-progress"]) == 2
+    assert "Did you mean 'mmoe'" in capsys.readouterr().err

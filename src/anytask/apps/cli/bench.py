@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     sp.add_argument("--tasks", required=True, help="comma-separated: folders of the data root, sklearn:digits, "
                     "sklearn:wine, sklearn:breast_cancer, synthetic:topics")
     sp.add_argument("--heads", default="linear_probe", help="comma-separated head names (linear_probe is always run)")
+    sp.add_argument("--multitask", default="", metavar="METHODS",
+                    help="comma-separated multi-task methods (anytask list): all --tasks trained together per shots "
+                    "and seed, reported as heads mt:<method> beside the per-task baseline")
     sp.add_argument("--shots", type=int_list, default=[4, 8, 16], help="examples per class, e.g. 4,8,16")
     sp.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, 0..N-1 (default: 5)")
     sp.add_argument("--max-test", type=positive_int, default=1000, help="test rows per task (same rows for every run)")
@@ -41,6 +44,11 @@ def run(args) -> None:
 
     for h in heads:
         HEADS.get(h)
+    multitask = [m for m in args.multitask.split(",") if m]
+    if multitask:
+        from anytask.experiments.multitask import multitask_methods
+
+        multitask = multitask_methods(multitask)
     seeds = list(range(args.seeds))
     embedder = None
     if any(not (t.startswith("sklearn:")) for t in tasks):
@@ -62,6 +70,12 @@ def run(args) -> None:
                         backbone=args.backbone if embedder else None,
                         backbone_identity=embedder.backbone.identity if embedder else None,
                         cache_dir=args.cache_dir, progress=not args.no_progress, cells=cells)
+    if multitask:
+        from anytask.experiments.multitask import PREFIX, run_multitask
+
+        results["results"] += run_multitask(prepared, multitask, args.shots, seeds, progress=not args.no_progress)
+        results["heads"] += [PREFIX + m for m in multitask]
+        results["multitask"] = multitask
     results["max_test"] = args.max_test
     short = stats.pop("short_classes", [])
     if short:

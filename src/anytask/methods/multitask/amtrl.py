@@ -159,7 +159,8 @@ def fit_representation(data: list[tuple[np.ndarray, np.ndarray]], k: int, *, ite
 def run_linear(setting: LinearSetting, rule: str, budgets: list[int], *, n_target: int = 20, n_min: int = 0,
                lasso_alpha: float | str = "auto", oracle: bool = False, seed: int = 0) -> list[dict]:
     """The epoch loop of the paper on ``setting``: epoch i draws ``budgets[i]`` fresh source samples (uniform in the
-    first, then by ``rule``), refits, and records the target's excess risk against the total drawn so far.
+    first, then by ``rule``), refits, and records the target's excess risk against the total drawn so far, and
+    how well the estimated relevance's support matches the true one (the known nu1 / nu2 on the true heads).
     ``oracle=True`` allocates by the true relevance (known nu1 / nu2) from the first epoch on."""
     ALLOCATIONS.get(rule)
     rng = np.random.default_rng(seed)
@@ -194,7 +195,7 @@ def run_linear(setting: LinearSetting, rule: str, budgets: list[int], *, n_targe
             nu_hat[seen] = relevance(W[:, seen], w0, "l2")
         rows.append({"rule": rule, "oracle": oracle, "epoch": i, "total": int(total),
                      "excess_risk": setting.excess_risk(B, w0), "sources_used": int(seen.sum()),
-                     "support_f1": _support_f1(nu_hat, setting.nu_true)})
+                     "support_f1": _support_f1(nu_hat, true_nu)})
     return rows
 
 
