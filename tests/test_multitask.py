@@ -271,3 +271,17 @@ def test_bench_multitask_needs_one_feature_space(tmp_path, capsys):
     assert main(["bench", "--tasks", "sklearn:wine,sklearn:iris", "--multitask", "mmeo", "--out",
                  str(tmp_path / "x.json"), "--no-progress"]) == 2
     assert "Did you mean 'mmoe'" in capsys.readouterr().err
+
+
+def test_fit_trunk_gives_one_head_per_source_and_zero_for_unsampled_ones():
+    from anytask.methods.multitask.amtrl import fit_trunk
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 12)).astype(np.float32)
+    sources = [(X[:80], (X[:80, 0] > 0).astype(int)), (np.zeros((0, 12)), np.zeros(0)),
+               (X[80:], (X[80:, 1] > 0).astype(int))]
+    feats, W = fit_trunk(sources, dim=8, steps=200, seed=0)
+    assert feats(X).shape == (200, 8) and W.shape == (8, 3)
+    assert np.all(W[:, 1] == 0) and np.abs(W[:, 0]).sum() > 0
+    with pytest.raises(AnytaskError, match="no source"):
+        fit_trunk([(np.zeros((0, 12)), np.zeros(0))])

@@ -157,7 +157,7 @@ def test_tasks_survive_a_restart(home):
 def test_openapi_documents_the_stable_paths(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ["/healthz", "/v1/tasks", "/v1/tasks/{name}", "/v1/tasks/{name}/examples", "/v1/tasks/{name}/predict",
-              "/v1/predict"]:
+              "/v1/predict", "/v1/groups"]:
         assert p in paths
 
 
@@ -405,3 +405,29 @@ def test_a_raw_text_head_is_served_beside_feature_heads(tmp_path, bert_folders):
                                                                        {"text": "a sunny week", "label": "weather"}]},
                         headers=AUTH)
         assert r.status_code == 200 and r.json()["classes"] == ["food", "sports", "weather"]
+
+
+def test_a_group_of_tasks_is_trained_together_and_served_like_any_task(client, home):
+    sentiment = [{"text": t, "label": lab} for t, lab in [("what a great match", "pos"), ("a lovely cake", "pos"),
+                                                          ("the soup was awful", "neg"), ("a dull final", "neg")]]
+    body = {"name": "g1", "method": "mmoe", "params": {"steps": 20, "hidden": 8},
+            "tasks": {"topic": examples(), "mood": sentiment}}
+    r = client.post("/v1/groups", json=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["method"] == "mmoe" and [t["name"] for t in out["tasks"]] == ["topic", "mood"]
+    assert all(t["head"] == "multitask" and t["head_params"] == {"method": "mmoe", "group": "g1"} for t in out["tasks"])
+    r = client.post("/v1/predict", json={"tasks": ["topic", "mood"], "texts": ["the striker scored a goal"]})
+    assert r.status_code == 200 and set(r.json()["results"]["topic"]["predictions"][0]["probabilities"]) == {
+        "food", "sports"}
+    r = client.post("/v1/tasks/mood/examples", json={"examples": sentiment}, headers=AUTH)
+    assert r.status_code == 400 and "group" in r.json()["detail"]
+    # a name that exists, too few tasks, an unknown method: refused before anything is stored
+    assert client.post("/v1/groups", json={**body, "name": "g2"}, headers=AUTH).status_code == 409
+    r = client.post("/v1/groups", json={**body, "tasks": {"solo": examples()}}, headers=AUTH)
+    assert r.status_code == 422
+    r = client.post("/v1/groups", json={**body, "method": "mmeo", "tasks": {"a": examples(), "b": sentiment}},
+                    headers=AUTH)
+    assert r.status_code == 400 and "Did you mean 'mmoe'" in r.json()["detail"]
+    assert sorted(t["name"] for t in client.get("/v1/tasks").json()["tasks"]) == ["mood", "topic"]
+    assert client.post("/v1/groups", json={**body, "tasks": {"a": examples()}}, headers={}).status_code in (401, 422)

@@ -43,8 +43,8 @@ def main() -> None:
         for rule, oracle in RULES:
             for r in run_linear(setting, rule, budgets, n_target=20, seed=seed, oracle=oracle):
                 rows.append({**r, "seed": seed, "label": f"{rule}{' (known)' if oracle else ''}"})
-        print(f"seed {seed}: " + ", ".join(f"{r['label']} {r['excess_risk']:.3f}" for r in rows[-len(RULES) * len(budgets):]
-                                           if r["epoch"] == len(budgets) - 1), flush=True)
+        last = [r for r in rows[-len(RULES) * len(budgets):] if r["epoch"] == len(budgets) - 1]
+        print(f"seed {seed}: " + ", ".join(f"{r['label']} {r['excess_risk']:.3f}" for r in last), flush=True)
     summary = {}
     for r in rows:
         summary.setdefault(f"{r['label']}|{r['total']}", []).append(r)
@@ -53,7 +53,8 @@ def main() -> None:
                    "support_f1": float(np.mean([r["support_f1"] for r in v])),
                    "sources_used": float(np.mean([r["sources_used"] for r in v]))} for k, v in summary.items()}
     result = {"benchmark": "amtrl-linear", "command": " ".join(["python"] + sys.argv), "budgets": budgets,
-              "totals": sorted({r["total"] for r in rows}), "labels": [f"{a}{' (known)' if o else ''}" for a, o in RULES],
+              "totals": sorted({r["total"] for r in rows}),
+              "labels": [f"{a}{' (known)' if o else ''}" for a, o in RULES],
               "seeds": list(range(args.seeds)), "setting": {"d": 50, "k": 5, "M": 100, "sparsity": 5, "noise": 1.0,
                                                             "n_target": 20},
               "rows": rows, "summary": summary, "wall_seconds": round(time.perf_counter() - start, 1),

@@ -8,7 +8,8 @@ tasks whose label directions (in the whitened top-32 principal components) have 
 evidence); 5 % label noise; 64 training rows per task (disjoint), 1,000 common test rows; seeds 0-2. Every
 method at the library defaults, DTRN also without TIM and without TRM (the card's ablations), and two
 independent linear probes per task in the same run: the bench's ``linear_probe`` (C = 1) and ``lr_cv``
-(logistic regression with C by 3-fold cross-validation on the task's training rows, the stronger baseline). DTRN's claim (card 30): its gain over shared-bottom / MMoE / PLE grows
+(logistic regression with C by 3-fold cross-validation on the task's training rows, the stronger baseline).
+DTRN's claim (card 30): its gain over shared-bottom / MMoE / PLE grows
 with conflict.
 """
 
@@ -113,8 +114,9 @@ def plot(result: dict, path: Path) -> None:
     axes[0].legend(fontsize=7)
     for other in ["shared_bottom", "mmoe", "ple"]:
         if other in result["methods"]:
-            axes[1].plot(rhos, [100 * (result["summary"][f"{r}|dtrn"]["mean"] - result["summary"][f"{r}|{other}"]["mean"])
-                                for r in rhos], marker="o", label=f"dtrn - {other}")
+            gain = [100 * (result["summary"][f"{r}|dtrn"]["mean"] - result["summary"][f"{r}|{other}"]["mean"])
+                    for r in rhos]
+            axes[1].plot(rhos, gain, marker="o", label=f"dtrn - {other}")
     axes[1].axhline(0, color="k", lw=0.8)
     axes[1].set_xlabel("task agreement rho")
     axes[1].set_ylabel("points")

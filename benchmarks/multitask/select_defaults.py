@@ -1,6 +1,7 @@
 """How the multi-task defaults were chosen, on training rows only: 3-fold cross-validation inside each task's 64
 training rows (seed 0) of the 11 text tasks, for MMoE and TaskExpert, over ``skip`` (a per-task linear map of
-the input added to the logits) and, with ``--steps``, the number of steps. Linear probes are cross-validated the same way.
+the input added to the logits) and, with ``--steps``, the number of steps. The bench's linear probe is
+cross-validated the same way.
 
     python benchmarks/multitask/select_defaults.py --out benchmarks/multitask/select_defaults.json
 

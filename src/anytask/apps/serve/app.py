@@ -3,6 +3,7 @@
 Paths (stable; other checks call them):
   GET /healthz · GET /metrics · POST /v1/tasks · GET /v1/tasks · GET/DELETE /v1/tasks/{name}
   POST /v1/tasks/{name}/examples · POST /v1/tasks/{name}/predict · POST /v1/predict
+  POST /v1/groups: several tasks trained together (one multi-task model), stored as ordinary tasks
   /v1/indexes/...: search indexes on the same backbone (``index_routes.py``)
 Write endpoints need ``Authorization: Bearer <token>``; reads and predictions do not.
 """
@@ -50,6 +51,14 @@ class CreateTask(Strict):
     params: dict | None = Field(default=None, description="head parameters")
 
 
+class CreateGroup(Strict):
+    name: str = Field(description="the group's name (recorded in each task's head_params)", examples=["reviews"])
+    tasks: dict[str, list[Example]] = Field(min_length=2, description="task name -> its labelled examples")
+    method: str = Field(default="mmoe", description="registered multi-task method (anytask list): mmoe, ple, dtrn, "
+                        "taskexpert, router, shared_bottom, independent")
+    params: dict | None = Field(default=None, description="the method's parameters")
+
+
 class AddExamples(Strict):
     examples: list[Example] = Field(min_length=1)
 
@@ -91,6 +100,12 @@ class TaskOut(BaseModel):
 
 
 class TaskList(BaseModel):
+    tasks: list[TaskOut]
+
+
+class GroupOut(BaseModel):
+    name: str
+    method: str
     tasks: list[TaskOut]
 
 
@@ -229,6 +244,12 @@ def create_app(service: TaskService, *, token: str | None, read_only: bool = Fal
         info = await service.create_task(body.name, [e.text for e in body.examples],
                                           [e.label for e in body.examples], body.head, body.params, body.labels)
         return TaskOut(**info.__dict__)
+
+    @app.post("/v1/groups", status_code=201, response_model=GroupOut, dependencies=writer, responses=ERRORS)
+    async def create_group(body: CreateGroup) -> GroupOut:
+        infos = await service.create_group(body.name, {n: ([e.text for e in ex], [e.label for e in ex])
+                                                       for n, ex in body.tasks.items()}, body.method, body.params)
+        return GroupOut(name=body.name, method=body.method, tasks=[TaskOut(**i.__dict__) for i in infos])
 
     @app.get("/v1/tasks", response_model=TaskList)
     def list_tasks() -> TaskList:

@@ -120,9 +120,60 @@ class TaskService:
         except (TypeError, ValueError) as e:  # a parameter of the wrong type or range
             raise AnytaskError(f"cannot fit head {head!r} with parameters {params}: {e}") from None
 
+    async def create_group(self, group: str, tasks: dict[str, tuple[list[str], list]], method: str,
+                           params: dict | None) -> list[TaskInfo]:
+        """Several tasks trained *together* by one multi-task model (``anytask.methods.multitask``), each stored
+        as an ordinary task (head ``multitask``, ``head_params.group``) that predicts like any other. Names and
+        limits are checked before fitting; if storing one task fails, the ones already stored are removed."""
+        from anytask.apps.serve.store import TaskExists, check_name
+        from anytask.methods.multitask import MULTITASK
+        from anytask.methods.multitask.head import MultiTaskHead
+
+        check_name(group)
+        MULTITASK.get(method)
+        if len(tasks) < 2:
+            raise AnytaskError("a group trains several tasks together; send at least 2 tasks")
+        params = dict(params or {})
+        for name, (texts, labels) in tasks.items():
+            check_name(name)
+            if not texts:
+                raise AnytaskError(f"task {name!r} has no examples; every task of a group needs labelled examples")
+            self.check_texts(texts, limit=self.limits.max_examples, what=f"examples of {name!r}")
+            if await asyncio.to_thread(self.store.exists, name):
+                raise TaskExists(f"a task named {name!r} already exists; delete it first or rename it in the group")
+        if await asyncio.to_thread(self.store.count) + len(tasks) > self.limits.max_tasks:
+            raise AnytaskError(f"the group's {len(tasks)} tasks would pass the server's limit of "
+                               f"{self.limits.max_tasks} tasks; delete some first")
+        X = {name: await self.batcher.embed(texts) for name, (texts, _) in tasks.items()}
+
+        def fit():
+            data = {n: (X[n], np.asarray([str(v) for v in labels], dtype=object)) for n, (_, labels) in tasks.items()}
+            try:
+                model = MULTITASK.get(method)(**params).fit(data)
+            except TypeError as e:
+                raise AnytaskError(f"cannot fit multi-task method {method!r} with parameters {params}: {e}") from None
+            return {n: MultiTaskHead.from_group(model, n, group=group) for n in tasks}
+
+        heads = await asyncio.to_thread(fit)
+        made: list[TaskInfo] = []
+        try:
+            for name, (texts, labels) in tasks.items():
+                made.append(await asyncio.to_thread(
+                    functools.partial(self.store.create, max_tasks=self.limits.max_tasks), name, "multitask",
+                    {"method": method, "group": group}, self.backbone, heads[name], texts, labels))
+        except BaseException:
+            for info in made:
+                await asyncio.to_thread(self.store.delete, info.name)
+            raise
+        return made
+
     async def add_examples(self, name: str, texts: list[str], labels: list) -> TaskInfo:
         self.check_texts(texts, limit=self.limits.max_examples, what="examples")
         info = await asyncio.to_thread(self.store.get, name)
+        if info.head == "multitask" and info.head_params.get("group"):
+            raise AnytaskError(f"task {name!r} was trained together with group {info.head_params['group']!r}; adding "
+                               "examples to one member would retrain it alone. Delete the group's tasks and create "
+                               "the group again (POST /v1/groups) with the new examples")
         old_texts, old_labels = await asyncio.to_thread(self.store.examples, name)
         X = await self._inputs(info.head, info.head_params, old_texts + list(texts))  # old ones come from the cache
         model = await asyncio.to_thread(self._fit, info.head, info.head_params, X, old_labels + list(labels))

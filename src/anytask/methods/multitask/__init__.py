@@ -8,6 +8,7 @@ from anytask.methods.multitask import baselines  # noqa: E402,F401
 from anytask.methods.multitask import dtrn  # noqa: E402,F401
 from anytask.methods.multitask import taskexpert  # noqa: E402,F401
 from anytask.methods.multitask import router  # noqa: E402,F401
+from anytask.methods.multitask import head  # noqa: E402,F401
 from anytask.methods.multitask.amtrl import ALLOCATIONS, allocate, relevance  # noqa: E402
 
 __all__ = ["ALLOCATIONS", "MULTITASK", "MultiTaskModel", "allocate", "relevance"]

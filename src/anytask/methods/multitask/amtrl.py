@@ -203,3 +203,44 @@ def _support_f1(nu_hat: np.ndarray, nu_true: np.ndarray, tol: float = 1e-6) -> f
     pred, true = np.abs(nu_hat) > tol, np.abs(nu_true) > tol
     tp = float((pred & true).sum())
     return 0.0 if tp == 0 else 2 * tp / (pred.sum() + true.sum())
+
+
+# -- the neural version (card 25 b): a shared trunk with per-source linear heads ----------------------------------
+
+def fit_trunk(sources: list[tuple[np.ndarray, np.ndarray]], *, dim: int = 64, steps: int = 300, batch_size: int = 256,
+              lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0):
+    """Train ``B^`` = Linear(D, dim) + ReLU shared by binary sources with one logistic head each (all sources with
+    samples in every step, their losses averaged per source). Returns ``(trunk, W)``: the trunk as a function
+    ``X -> features`` (numpy in, numpy out) and the heads ``W`` (dim, M), zero for sources without samples."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    used = [m for m, (_, y) in enumerate(sources) if len(y)]
+    if not used:
+        raise AnytaskError("fit_trunk: no source has samples")
+    D = sources[used[0]][0].shape[1]
+    trunk = nn.Sequential(nn.Linear(D, dim), nn.ReLU())
+    heads = nn.Linear(dim, len(sources), bias=True)
+    X = torch.from_numpy(np.concatenate([sources[m][0] for m in used]).astype(np.float32))
+    y = torch.from_numpy(np.concatenate([sources[m][1] for m in used]).astype(np.float32))
+    src = torch.from_numpy(np.concatenate([np.full(len(sources[m][1]), m) for m in used]))
+    weight = 1.0 / torch.bincount(src, minlength=len(sources)).clamp_min(1).float()   # every source weighs the same
+    opt = torch.optim.AdamW(list(trunk.parameters()) + list(heads.parameters()), lr=lr, weight_decay=weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(len(y), (min(batch_size, len(y)),), generator=g)
+        logits = heads(trunk(X[idx])).gather(1, src[idx].unsqueeze(1)).squeeze(1)
+        w = weight[src[idx]]
+        loss = (nn.functional.binary_cross_entropy_with_logits(logits, y[idx], reduction="none") * w).sum() / w.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    W = heads.weight.detach().numpy().T.copy()                                   # (dim, M)
+    W[:, [m for m in range(len(sources)) if m not in set(used)]] = 0.0
+
+    def features(A: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return trunk(torch.from_numpy(np.asarray(A, dtype=np.float32))).numpy()
+
+    return features, W
