@@ -782,6 +782,16 @@ def distill_rlq(r: dict) -> str:
             + "\n\nPer task (mean of the seeds)\n\n" + table(head, per))
 
 
+def multitask(name: str) -> Callable[..., str]:
+    """A renderer of benchmarks/multitask/render.py (the family's tables live beside its benchmarks)."""
+    def render(*results: dict) -> str:
+        from multitask import render as r
+
+        return getattr(r, name)(*results)
+
+    return render
+
+
 PAGES: dict[str, tuple[str, list[Section]]] = {
     "heads": ("Few-shot heads on frozen features", [
         Section("The best few-shot classifier: every head, the contrastive head and SetFit, with wall times",
@@ -871,6 +881,19 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
+    ]),
+    "multitask": ("Multi-task: many tasks trained together on one frozen backbone", [
+        Section("The 11 text tasks trained jointly, against per-task linear probes", ("multitask/text.json",),
+                multitask("text"), "multitask/text.png"),
+        Section("How the defaults were chosen (cross-validation inside the training rows)",
+                ("multitask/select_defaults.json",), multitask("select")),
+        Section("Task conflict: synthetic label functions on real MiniLM embeddings", ("multitask/conflict.json",),
+                multitask("conflict"), "multitask/conflict.png"),
+        Section("The task-token router: adding tasks one at a time", ("multitask/router.json",), multitask("router")),
+        Section("Lasso A-MTRL, synthetic linear setting", ("multitask/amtrl_linear.json",), multitask("amtrl_linear"),
+                "multitask/amtrl_linear.png"),
+        Section("Lasso A-MTRL on text: choosing source tasks for a held-out target", ("multitask/amtrl_text.json",),
+                multitask("amtrl_text")),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

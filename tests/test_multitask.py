@@ -285,3 +285,30 @@ def test_fit_trunk_gives_one_head_per_source_and_zero_for_unsampled_ones():
     assert np.all(W[:, 1] == 0) and np.abs(W[:, 0]).sum() > 0
     with pytest.raises(AnytaskError, match="no source"):
         fit_trunk([(np.zeros((0, 12)), np.zeros(0))])
+
+
+def test_skip_can_read_the_last_view_only(tmp_path):
+    train, test = _tasks(views=3)
+    m = MULTITASK.get("router")(steps=20, hidden=8, skip="last").fit(train)
+    assert m.net_.skips[0].in_features == 16
+    m.add_task("new", *train["t0"])
+    assert m.net_.skips[-1].in_features == 16
+    back = io.load(io.save(m, tmp_path / "m"))
+    assert np.array_equal(back.decision_function(test["t1"][0], task="t1"), m.decision_function(test["t1"][0], task="t1"))
+    with pytest.raises(AnytaskError, match="skip="):
+        MULTITASK.get("mmoe")(steps=1, skip="first").fit(train)
+
+
+def test_a_failed_add_task_leaves_the_group_as_it_was(monkeypatch):
+    train, test = _tasks(n_tasks=3)
+    m = MULTITASK.get("router")(steps=10, hidden=8).fit({k: train[k] for k in ("t0", "t1")})
+    before = m.decision_function(test["t0"][0], task="t0")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(m, "_train", boom)
+    with pytest.raises(KeyboardInterrupt):
+        m.add_task("t2", *train["t2"])
+    assert m.tasks_ == ["t0", "t1"] and m.expert_counts_ == [4, 4] and len(m.net_.body.experts) == 4
+    assert np.array_equal(m.decision_function(test["t0"][0], task="t0"), before)

@@ -1,6 +1,7 @@
 """How the multi-task defaults were chosen, on training rows only: 3-fold cross-validation inside each task's 64
 training rows (seed 0) of the 11 text tasks, for MMoE and TaskExpert, over ``skip`` (a per-task linear map of
-the input added to the logits) and, with ``--steps``, the number of steps. The bench's linear probe is
+the input added to the logits: of all views, of the last view only, or none) and, with ``--steps``, the number
+of steps. The bench's linear probe is
 cross-validated the same way.
 
     python benchmarks/multitask/select_defaults.py --out benchmarks/multitask/select_defaults.json
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--methods", default="mmoe,taskexpert")
     ap.add_argument("--size", default="64")
     ap.add_argument("--steps", default="300", help="comma-separated step counts to try")
+    ap.add_argument("--skips", default="true,false,last", help="skip settings to try: true, false, last")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(features.ROOT / "benchmarks" / "multitask" / "select_defaults.json"))
     args = ap.parse_args()
@@ -42,7 +44,8 @@ def main() -> None:
     data = features.load(args.data_root, [args.size], [0], progress=False)
     tasks = {n: features.task_arrays(data, n, args.size, 0) for n in features.TASKS}
     folds = {n: np.random.default_rng(i).permutation(len(y)) % 3 for i, (n, (_, y)) in enumerate(tasks.items())}
-    grid = {"skip": [True, False], "steps": [int(s) for s in args.steps.split(",")]}
+    skips = {"true": True, "false": False, "last": "last"}
+    grid = {"skip": [skips[v] for v in args.skips.split(",")], "steps": [int(s) for s in args.steps.split(",")]}
     rows = []
     for f in range(3):
         train = {n: (X[folds[n] != f], y[folds[n] != f]) for n, (X, y) in tasks.items()}

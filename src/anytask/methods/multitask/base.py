@@ -118,14 +118,17 @@ def check_tasks(tasks, *, views: bool = False) -> tuple[list[str], list[np.ndarr
 class _Net(nn.Module):
     """A method's body plus the optional per-task linear skip; ``forward(x, t) -> (B, C_t)``."""
 
-    def __init__(self, body: nn.Module, skips: nn.ModuleList | None, flatten: bool):
+    def __init__(self, body: nn.Module, skips: nn.ModuleList | None, flatten: bool, skip_last: bool = False):
         super().__init__()
-        self.body, self.skips, self.flatten = body, skips, flatten
+        self.body, self.skips, self.flatten, self.skip_last = body, skips, flatten, skip_last
+
+    def skip_input(self, x: Tensor) -> Tensor:
+        return x[:, -1] if self.skip_last and x.dim() == 3 else x.flatten(1)
 
     def forward(self, x: Tensor, t: int) -> Tensor:
         out = self.body(x.flatten(1) if self.flatten and x.dim() == 3 else x, t)
         if self.skips is not None:
-            out = out + self.skips[t](x.flatten(1))
+            out = out + self.skips[t](self.skip_input(x))
         return out
 
 
@@ -133,13 +136,14 @@ class MultiTaskModel(Pretrained, BaseEstimator):
     """Several tasks over one frozen feature space, trained together. Subclasses implement ``_build``.
 
     Parameters shared by every method: ``hidden`` (width of experts / bottoms), ``dropout``, ``skip`` (a
-    per-task linear map of the input added to the logits), ``steps`` (optimiser steps; each step sees one
-    batch of ``batch_size`` from every task), ``lr``, ``weight_decay``, ``seed``, ``progress``.
+    per-task linear map of the input added to the logits: ``True`` of the whole input, ``"last"`` of the last
+    view only, ``False`` none), ``steps`` (optimiser steps; each step sees one batch of ``batch_size`` from
+    every task), ``lr``, ``weight_decay``, ``seed``, ``progress``.
     """
 
     views = False  # True: the body reads (N, L, D) views; False: it sees them concatenated
 
-    def __init__(self, *, hidden: int = 128, dropout: float = 0.1, skip: bool = True, steps: int = 300,
+    def __init__(self, *, hidden: int = 128, dropout: float = 0.1, skip: bool | str = True, steps: int = 300,
                  batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 1e-3, seed: int = 0,
                  progress: bool = False):
         self.hidden, self.dropout, self.skip, self.steps = hidden, dropout, skip, steps
@@ -162,10 +166,6 @@ class MultiTaskModel(Pretrained, BaseEstimator):
         """The body: ``forward(x, t) -> (B, n_classes[t])`` for x of ``in_shape`` (flattened unless ``views``)."""
         raise NotImplementedError
 
-    def _aux_loss(self) -> Tensor | None:
-        """An extra loss the body wants added after a step's forward passes (none by default)."""
-        return None
-
     # -- the contract --------------------------------------------------------------------------------------
     def fit(self, tasks: Mapping) -> "MultiTaskModel":
         names, Xs, ys, shape = check_tasks(tasks)
@@ -177,10 +177,11 @@ class MultiTaskModel(Pretrained, BaseEstimator):
             self.classes_[name] = classes
             y_idx.append(idx)
         self.in_shape_ = shape
-        torch.manual_seed(self.seed)
-        self._before_build(len(names))
-        self.net_ = self._make_net(shape, [len(self.classes_[n]) for n in names])
-        self._train(self.net_, list(range(len(names))), Xs, y_idx, list(self.net_.parameters()))
+        with torch.random.fork_rng():  # seeded, without touching the caller's global RNG
+            torch.manual_seed(self.seed)
+            self._before_build(len(names))
+            self.net_ = self._make_net(shape, [len(self.classes_[n]) for n in names])
+            self._train(self.net_, list(range(len(names))), Xs, y_idx, list(self.net_.parameters()))
         self._after_fit(Xs)
         return self
 
@@ -191,11 +192,15 @@ class MultiTaskModel(Pretrained, BaseEstimator):
         """Keep what a method needs from the training inputs (the router's task centroids); nothing by default."""
 
     def _make_net(self, shape: tuple, n_classes: list[int]) -> _Net:
+        if self.skip not in (True, False, "last"):
+            raise AnytaskError(f"skip={self.skip!r}: use True (a linear map of the whole input), 'last' (of the last "
+                               "view only) or False")
         flat = int(np.prod(shape))
         body_shape = shape if self.views else (flat,)
         body = self._build(body_shape, n_classes)
-        skips = nn.ModuleList(nn.Linear(flat, c) for c in n_classes) if self.skip else None
-        return _Net(body, skips, flatten=not self.views)
+        width = shape[-1] if self.skip == "last" else flat
+        skips = nn.ModuleList(nn.Linear(width, c) for c in n_classes) if self.skip else None
+        return _Net(body, skips, flatten=not self.views, skip_last=self.skip == "last")
 
     def _train(self, net: nn.Module, task_ids: list[int], Xs: list[np.ndarray], ys: list[np.ndarray],
                params: list[nn.Parameter]) -> None:
@@ -221,9 +226,6 @@ class MultiTaskModel(Pretrained, BaseEstimator):
                 cursor[j] += b
                 losses.append(nn.functional.cross_entropy(net(X_t[j][idx], t), y_t[j][idx]))
             loss = torch.stack(losses).mean()
-            aux = self._aux_loss()
-            if aux is not None:
-                loss = loss + aux
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

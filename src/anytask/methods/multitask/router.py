@@ -15,6 +15,8 @@ features (card 26: no MLLM, a small router stands in):
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -53,21 +55,24 @@ class TaskTokenRouter(MultiTaskModel):
         if any(task_key(n) == task_key(name) for n in self.tasks_):
             raise AnytaskError(f"task {name!r} is already in this group; give the new task another name")
         classes, idx = np.unique(ys[0], return_inverse=True)
-        body: _RouterBody = self.net_.body
-        for p in self.net_.parameters():
+        net = copy.deepcopy(self.net_)  # grown and trained aside, swapped in at the end: a failure changes nothing
+        for p in net.parameters():
             p.requires_grad_(False)
-        new = body.grow(len(classes), self.new_experts)
-        flat = int(np.prod(self.in_shape_))
-        if self.net_.skips is not None:
-            skip = nn.Linear(flat, len(classes))
-            self.net_.skips.append(skip)
-            new += list(skip.parameters())
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed + len(self.tasks_))
+            new = net.body.grow(len(classes), self.new_experts)
+            width = self.in_shape_[-1] if self.skip == "last" else int(np.prod(self.in_shape_))
+            if net.skips is not None:
+                skip = nn.Linear(width, len(classes))
+                net.skips.append(skip)
+                new += list(skip.parameters())
+            self._train(net, [len(self.tasks_)], Xs, [idx], new)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        self.net_ = net
         self.tasks_.append(name)
         self.classes_[name] = classes
-        self.expert_counts_.append(len(body.experts))
-        self._train(self.net_, [len(self.tasks_) - 1], Xs, [idx], new)
-        for p in self.net_.parameters():
-            p.requires_grad_(True)
+        self.expert_counts_.append(len(net.body.experts))
         self.centroids_ = np.vstack([self.centroids_, _centroid(Xs[0])[None]])
         return self
 
