@@ -294,7 +294,8 @@ def test_skip_can_read_the_last_view_only(tmp_path):
     m.add_task("new", *train["t0"])
     assert m.net_.skips[-1].in_features == 16
     back = io.load(io.save(m, tmp_path / "m"))
-    assert np.array_equal(back.decision_function(test["t1"][0], task="t1"), m.decision_function(test["t1"][0], task="t1"))
+    X = test["t1"][0]
+    assert np.array_equal(back.decision_function(X, task="t1"), m.decision_function(X, task="t1"))
     with pytest.raises(AnytaskError, match="skip="):
         MULTITASK.get("mmoe")(steps=1, skip="first").fit(train)
 
