@@ -35,6 +35,7 @@ VARIANTS = {"dtrn-no-tim": ("dtrn", {"tim": False}), "dtrn-no-trm": ("dtrn", {"t
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figure from the result file")
     ap.add_argument("--data-root", default=str(features.ROOT.parent / "shared" / "data" / "text"))
     ap.add_argument("--rhos", default="-0.8,-0.4,0,0.4,0.8,1.0")
     ap.add_argument("--tasks", type=int, default=4)
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(features.ROOT / "benchmarks" / "multitask" / "conflict.json"))
     args = ap.parse_args()
+    if args.plot_only:
+        return plot(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".png"))
     import torch
 
     from anytask.data.multitask import conflict_tasks
@@ -106,9 +109,10 @@ def plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     rhos = result["rhos"]
-    for m in result["methods"]:
-        axes[0].plot(rhos, [100 * result["summary"][f"{r}|{m}"]["mean"] for r in rhos], marker="o", label=m,
-                     lw=2 if m in ("dtrn", "lr_cv") else 1)
+    colours = plt.cm.tab20(np.linspace(0, 1, len(result["methods"])))
+    for m, c in zip(result["methods"], colours):
+        axes[0].plot(rhos, [100 * result["summary"][f"{r}|{m}"]["mean"] for r in rhos], marker="o", label=m, color=c,
+                     lw=2 if m in ("dtrn", "lr_cv") else 1, ls="--" if m in ("linear_probe", "lr_cv") else "-")
     axes[0].set_xlabel("task agreement rho (negative: conflicting)")
     axes[0].set_ylabel("mean accuracy (%)")
     axes[0].legend(fontsize=7)

@@ -43,6 +43,13 @@ def text(r: dict) -> str:
             body.append([m] + [_pts(e["vs_lr_cv"]["task_delta"][t]) for t in tasks])
     parts.append(f"Per task at {size} rows per task, Δ against `lr_cv` in points (mean of the seeds)\n\n"
                  + _table(["method"] + tasks, body))
+    gates = [x for x in r["rows"] if "gate_entropy" in x and x["size"] == size]
+    if gates:
+        body = [[t, f"{np.mean([x['gate_entropy'] for x in gates if x['task'] == t]):.2f}",
+                 f"{np.mean([x['memory_weight'] for x in gates if x['task'] == t]):.2f}"] for t in tasks]
+        parts.append(f"TaskExpert's gates at {size} rows per task (test rows; mean over layers and seeds; the "
+                     f"largest possible entropy is {gates[0]['gate_max_entropy']:.2f} nats, 0 is a collapsed "
+                     "gate)\n\n" + _table(["task", "gate entropy", "weight on the memory"], body))
     return "\n\n".join(parts)
 
 

@@ -65,6 +65,10 @@ def run_cell(data: dict, size: str, seed: int, methods: list[str], threads: int)
             acc = model.score(data[n]["test"], data[n]["y_test"], task=n)
             rows.append({"method": name, "size": size, "seed": seed, "task": n, "n_train": int(len(tasks[n][1])),
                          "accuracy": float(acc), "fit_seconds": round(fit, 2), "parameters": model.n_parameters()})
+            if hasattr(model, "gate_stats"):  # TaskExpert: are the gates dynamic and task-specific (card 36)?
+                g = model.gate_stats(data[n]["test"], task=n)
+                rows[-1].update(gate_entropy=g["entropy"], gate_max_entropy=g["max_entropy"],
+                                memory_weight=float(g["mean_gate"][:, -1].mean()))
         mean = np.mean([r["accuracy"] for r in rows if r["method"] == name])
         base = np.mean([r["accuracy"] for r in rows if r["method"] == "linear_probe"])
         print(f"{size} seed {seed} {name}: mean {mean:.4f} (linear probe {base:.4f}) in {fit:.0f}s", flush=True)
