@@ -36,5 +36,5 @@ def test_generated_requests_never_get_a_server_error(tmp_path):
                 case.validate_response(response, checks=[not_a_server_error])
 
         check()
-    assert len({label for label, _ in calls}) == 18  # 9 task paths and 9 index paths
+    assert len({label for label, _ in calls}) == 19  # 9 task paths, the groups path and 9 index paths
     assert not [c for c in calls if c[1] >= 500]

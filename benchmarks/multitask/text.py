@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(features.ROOT / "benchmarks" / "multitask" / "text.json"))
+    ap.add_argument("--merge", default=None, help="a result file of this script run with other --sizes (in parallel, "
+                    "say): its rows and command join --out's, and the summary is rebuilt")
     args = ap.parse_args()
     sizes, seeds, methods = args.sizes.split(","), list(range(args.seeds)), args.methods.split(",")
     out = Path(args.out)
@@ -153,6 +155,13 @@ def main() -> None:
                                       "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
             out.write_text(json.dumps(result, indent=1))
     result = json.loads(out.read_text())
+    if args.merge:
+        other = json.loads(Path(args.merge).read_text())
+        have = {(r["size"], r["seed"]) for r in result["rows"]}
+        result["rows"] += [r for r in other["rows"] if (r["size"], r["seed"]) not in have]
+        result["sizes"] = list(dict.fromkeys(result["sizes"] + other["sizes"]))
+        result["command"] = "\n".join(dict.fromkeys(result["command"].split("\n") + [other["command"]]))
+        result["wall_seconds"] = max(result["wall_seconds"], other["wall_seconds"])
     result["summary"] = summarise(result["rows"])  # the summary always from the rows (resumed runs included)
     out.write_text(json.dumps(result, indent=1))
     try:
