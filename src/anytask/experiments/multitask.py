@@ -12,12 +12,10 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
-from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from anytask.core.errors import AnytaskError
-from anytask.experiments.runner import expected_calibration_error
+from anytask.experiments.runner import result_row
 
 PREFIX = "mt:"
 
@@ -55,15 +53,9 @@ def run_multitask(tasks, methods, shots, seeds, *, progress: bool = True) -> lis
                 for t in tasks:
                     t1 = time.perf_counter()
                     proba = model.predict_proba(t.X_test, task=t.name)
-                    pred = model.classes_[t.name][np.argmax(proba, axis=1)]
-                    rows.append({
-                        "task": t.name, "head": PREFIX + name, "shots_per_class": int(k), "seed": int(seed),
-                        "accuracy": float(np.mean(pred == t.y_test)),
-                        "macro_f1": float(f1_score(t.y_test, pred, average="macro")),
-                        "ece": expected_calibration_error(proba, pred == t.y_test),
-                        "fit_seconds": round(fit, 6), "predict_seconds": round(time.perf_counter() - t1, 6),
-                        "n_train": int(len(idx[t.name])), "n_test": int(len(t.y_test)),
-                    })
+                    rows.append(result_row(t, PREFIX + name, k, seed, proba, model.classes_[t.name],
+                                           fit_seconds=fit, predict_seconds=time.perf_counter() - t1,
+                                           n_train=len(idx[t.name])))
                 bar.update()
     bar.close()
     return rows

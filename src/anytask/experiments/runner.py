@@ -44,6 +44,20 @@ def _head_for(name: str, task, backbone: str | None, cache_dir: str | None):
     return create_head_for(name, backbone, cache_dir, **params)
 
 
+def result_row(task, head: str, k: int, seed: int, proba: np.ndarray, classes, *, fit_seconds: float,
+               predict_seconds: float, n_train: int) -> dict:
+    """One row of a result file: a head's test-set probabilities (columns in ``classes`` order) scored."""
+    pred = np.asarray(classes)[np.argmax(proba, axis=1)]
+    return {
+        "task": task.name, "head": head, "shots_per_class": int(k), "seed": int(seed),
+        "accuracy": float(np.mean(pred == task.y_test)),
+        "macro_f1": float(f1_score(task.y_test, pred, average="macro")),
+        "ece": expected_calibration_error(proba, pred == task.y_test),
+        "fit_seconds": round(fit_seconds, 6), "predict_seconds": round(predict_seconds, 6),
+        "n_train": int(n_train), "n_test": int(len(task.y_test)),
+    }
+
+
 def run_cell(task, k: int, seed: int, heads: list[str], *, backbone: str | None = None,
              cache_dir: str | None = None, on_fit=None) -> tuple[list[dict], list[dict]]:
     """Every head on one (task, shots, seed) sample, the same sample for each: the unit of work that
@@ -66,16 +80,8 @@ def run_cell(task, k: int, seed: int, heads: list[str], *, backbone: str | None 
             head.fit(X_fit, y)
             t1 = time.perf_counter()
             proba = head.predict_proba(X_eval)
-            pred = head.classes_[np.argmax(proba, axis=1)]
-            t2 = time.perf_counter()
-            rows.append({
-                "task": task.name, "head": name, "shots_per_class": int(k), "seed": int(seed),
-                "accuracy": float(np.mean(pred == task.y_test)),
-                "macro_f1": float(f1_score(task.y_test, pred, average="macro")),
-                "ece": expected_calibration_error(proba, pred == task.y_test),
-                "fit_seconds": round(t1 - t0, 6), "predict_seconds": round(t2 - t1, 6),
-                "n_train": int(len(idx)), "n_test": int(len(task.y_test)),
-            })
+            rows.append(result_row(task, name, k, seed, proba, head.classes_, fit_seconds=t1 - t0,
+                                   predict_seconds=time.perf_counter() - t1, n_train=len(idx)))
         if on_fit is not None:
             on_fit(name)
     return rows, skipped

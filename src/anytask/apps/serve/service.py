@@ -144,7 +144,10 @@ class TaskService:
         if await asyncio.to_thread(self.store.count) + len(tasks) > self.limits.max_tasks:
             raise AnytaskError(f"the group's {len(tasks)} tasks would pass the server's limit of "
                                f"{self.limits.max_tasks} tasks; delete some first")
-        X = {name: await self.batcher.embed(texts) for name, (texts, _) in tasks.items()}
+        every = [t for texts, _ in tasks.values() for t in texts]
+        embedded, X, start = await self.batcher.embed(every), {}, 0  # one request for all the group's texts
+        for name, (texts, _) in tasks.items():
+            X[name], start = embedded[start:start + len(texts)], start + len(texts)
 
         def fit():
             data = {n: (X[n], np.asarray([str(v) for v in labels], dtype=object)) for n, (_, labels) in tasks.items()}

@@ -249,8 +249,8 @@ class MultiTaskModel(Pretrained, BaseEstimator):
 
     def _features(self, X) -> Tensor:
         X = np.asarray(X, dtype=np.float32)
-        if X.ndim == 1 and X.shape == self.in_shape_[-1:] and len(self.in_shape_) == 1:
-            raise AnytaskError("X is one sample; pass a batch: x.reshape(1, -1)")
+        if X.shape == self.in_shape_:
+            raise AnytaskError("X is one sample; pass a batch of one: X[None]")
         if X.shape[1:] != self.in_shape_:
             raise AnytaskError(f"X has features of shape {X.shape[1:]}, this group was fitted on {self.in_shape_}; "
                                "embed inputs with the same backbone (and views)")
