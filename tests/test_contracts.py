@@ -112,6 +112,62 @@ def _multitask(entry, request):
         assert back.predict(X1, task="a").tolist() == m.predict(X1, task="a").tolist()
 
 
+@check("score head")
+def _score_head(entry, request):
+    """Numeric targets in, one number per row out, in the targets' units; the backbone is untouched; the folder
+    round-trips bit-exactly; ordered labels are read through ``order``."""
+    from anytask.backbones import state_hash
+    from anytask.methods.scores import create_scorer
+
+    tiny = request.getfixturevalue("tiny")
+    texts = [f"{w} review {i}" for i in range(12) for w in ("awful bad", "fine okay", "great wonderful")]
+    X = tiny.embed(texts).numpy()
+    y = np.tile([1.0, 5.0, 10.0], 12)
+    params = {"backbone": "tiny", "epochs": 2} if entry.caps.needs_backbone else {}
+    before = state_hash(tiny)
+    head = create_scorer(entry.name, **params).fit(X, y)
+    assert state_hash(tiny) == before
+    pred = head.predict(X)
+    assert pred.shape == (36,) and np.isfinite(pred).all()
+    back = io.load(io.save(head, request.getfixturevalue("tmp_path") / entry.name))
+    assert np.array_equal(back.predict(X), pred)
+    levels = np.tile(["low", "mid", "high"], 12)
+    ordered = create_scorer(entry.name, order=["low", "mid", "high"], **params).fit(X, levels)
+    assert ordered.target_range_ == (0.0, 2.0)
+    with pytest.raises(AnytaskError, match="numeric targets"):
+        create_scorer(entry.name, **params).fit(X, levels)
+
+
+@check("modality mapper")
+def _mapper(entry, request):
+    """Signals in, unit vectors of the target space out; seeded; the folder round-trips bit-exactly."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(40, 12)).astype(np.float32), rng.normal(size=(40, 6)).astype(np.float32)
+    m = entry.obj(hidden=16, epochs=3, batch_size=16).fit(X, T, T)
+    Z = m.transform(X)
+    assert Z.shape == (40, 6) and np.allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    assert np.array_equal(entry.obj(hidden=16, epochs=3, batch_size=16).fit(X, T, T).transform(X), Z)
+    back = io.load(io.save(m, request.getfixturevalue("tmp_path") / entry.name))
+    assert np.array_equal(back.transform(X), Z)
+
+
+@check("bag encoder")
+def _bag_encoder(entry, request):
+    """Multi-view bags of different sizes in, one finite embedding per bag out (from the first view); the folder
+    round-trips bit-exactly; a bag of zero instances is a clear error."""
+    rng = np.random.default_rng(0)
+    bags = [[rng.normal(size=(int(rng.integers(3, 9)), 5)).astype(np.float32) for _ in range(2)] for _ in range(12)]
+    params = {"dim": 8, "epochs": 1, "batch_size": 6, "max_tokens": 3, "local_pairs": 2} if entry.name != "mean_pool" \
+        else {}
+    m = entry.obj(**params).fit(bags)
+    Z = m.transform(bags)
+    assert Z.shape[0] == 12 and np.isfinite(Z).all()
+    back = io.load(io.save(m, request.getfixturevalue("tmp_path") / entry.name))
+    assert np.array_equal(back.transform(bags), Z)
+    with pytest.raises(AnytaskError, match="at least one instance"):
+        m.transform([[np.zeros((0, 5), np.float32), bags[0][1]]])
+
+
 @check("source allocation")
 def _allocation(entry, request):
     nu = np.array([0.0, -2.0, 1.0, 0.0])

@@ -272,6 +272,34 @@ def test_a_zero_shot_task_from_label_names_alone(client):
     assert client.post("/v1/tasks", json={"name": "t3", "labels": ["only"]}, headers=AUTH).status_code == 422
 
 
+def test_score_heads_take_numeric_targets_and_answer_with_a_score(client):
+    ratings = [{"text": t, "label": v} for t, v in zip(SPORTS + FOOD, [1, 2.5, 3, 4, 7, 8, 9.5, 10])]
+    r = client.post("/v1/tasks", json={"name": "rating", "examples": ratings, "head": "ridge"}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert r.json()["classes"] == [] and r.json()["head"] == "ridge"
+    pred = client.post("/v1/tasks/rating/predict", json={"texts": ["a cake with cream"]}).json()["predictions"][0]
+    assert set(pred) == {"score"} and isinstance(pred["score"], float)
+    more = client.post("/v1/tasks/rating/examples", json={"examples": [{"text": "rain all day", "label": 5}]},
+                       headers=AUTH)  # refitted on the stored examples, read back as numbers
+    assert more.status_code == 200 and more.json()["version"] == 2 and more.json()["n_examples"] == 9
+    both = client.post("/v1/predict", json={"tasks": ["rating"], "texts": ["a goal"]}).json()["results"]
+    assert set(both["rating"]["predictions"][0]) == {"score"}
+    anchors = {"groups": [["a terrible text", "a fine text", "a wonderful text"]], "target_range": [1, 10]}
+    r = client.post("/v1/tasks", json={"name": "zs", "head": "anchored", "params": anchors}, headers=AUTH)
+    assert r.status_code == 201, r.text  # anchors alone: zero-shot scoring, no examples
+    score = client.post("/v1/tasks/zs/predict", json={"texts": ["a goal"]}).json()["predictions"][0]["score"]
+    assert 1 <= score <= 10
+    words = [{"text": t, "label": "high"} for t in SPORTS] + [{"text": t, "label": "low"} for t in FOOD]
+    bad = client.post("/v1/tasks", json={"name": "w", "examples": words, "head": "ridge"}, headers=AUTH)
+    assert bad.status_code == 400 and "needs a number" in bad.json()["detail"]
+    ok = client.post("/v1/tasks", json={"name": "w", "examples": words, "head": "ridge",
+                                        "params": {"order": ["low", "high"]}}, headers=AUTH)
+    assert ok.status_code == 201, ok.text
+    nan = '{"name": "n", "head": "ridge", "examples": [{"text": "a", "label": NaN}, {"text": "b", "label": 1}]}'
+    assert client.post("/v1/tasks", content=nan, headers={**AUTH, "content-type": "application/json"}).status_code \
+        in (400, 422)
+
+
 # -- the reliability probe's findings (issue: no silent wrong answers, no lost tasks) ---------------
 
 def test_a_deleted_and_recreated_task_never_answers_with_the_old_head(client):

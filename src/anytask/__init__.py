@@ -31,6 +31,8 @@ _compat.install()
 # common names -> the module that defines them (imported on first access)
 _LAZY = {
     "TextClassifier": "anytask.apps.classifier",
+    "TextScorer": "anytask.apps.scorer",
+    "create_scorer": "anytask.methods.scores",
     "Embed": "anytask.apps.embed",
     "TextIndex": "anytask.methods.retrieval.text",
     "resolve_device": "anytask.backbones.device",

@@ -28,7 +28,25 @@ from anytask.core.validation import check_input_texts
 log = logging.getLogger(__name__)
 
 
-class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
+class TextEstimator(Pretrained, BaseEstimator):
+    """The raw-text estimator without its output kind: frozen backbone + embedding cache + a head from one
+    registry (``TextClassifier``: classification heads; ``anytask.apps.scorer.TextScorer``: score heads)."""
+
+    def _registry(self):
+        from anytask.methods.heads import HEADS
+
+        return HEADS
+
+    def _create_head(self, name: str, params: dict):
+        from anytask.methods.heads import create_head_for
+
+        return create_head_for(name, self.backbone, self.cache_dir, **params)
+
+    def _reads_texts(self, name: str, params: dict | None) -> bool:
+        from anytask.methods.heads import reads_texts
+
+        return reads_texts(name, params)
+
     def __init__(self, *, backbone: str = "minilm", head="auto", head_params: dict | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, device: str = "auto") -> None:
         self.backbone = backbone
@@ -62,20 +80,14 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
     def _head_name(self) -> str | None:
         """The registry name of the head (``head`` itself, or the name an anytask head instance is registered
         under); None for an estimator from elsewhere (it reads embeddings)."""
-        from anytask.methods.heads import HEADS
-
-        return self.head if isinstance(self.head, str) else HEADS.name_of(self.head)
+        return self.head if isinstance(self.head, str) else self._registry().name_of(self.head)
 
     def _head_defaults(self) -> dict:
         """The parameters (with defaults) of the head given by name."""
-        from anytask.methods.heads import HEADS
-
-        return HEADS.get(self.head)().get_params(deep=False)
+        return self._registry().get(self.head)().get_params(deep=False)
 
     def _make_head(self):
         from sklearn.base import clone
-
-        from anytask.methods.heads import create_head_for
 
         if not isinstance(self.head, str):
             if not (hasattr(self.head, "fit") and hasattr(self.head, "predict")):
@@ -91,7 +103,7 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
             params.setdefault("use_cache", self.use_cache)
         if "device" in accepted:  # heads that run (or train on) the backbone themselves
             params.setdefault("device", self.device)
-        return create_head_for(self.head, self.backbone, self.cache_dir, **params)
+        return self._create_head(self.head, params)
 
     def get_params(self, deep: bool = True) -> dict:
         """scikit-learn's, plus ``head__<name>`` for a head given by name (its defaults and ``head_params``)."""
@@ -127,22 +139,19 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
         head.fit(self._inputs(head, X), y)
         log.info("fitted %s on %d texts in %.1f s", type(head).__name__, len(X), time.perf_counter() - start)
         self.head_ = head
-        self.classes_ = head.classes_
+        self._fitted(head)
         self.backbone_identity_ = self._embedder().backbone.identity
         return self
 
+    def _fitted(self, head) -> None:
+        """What the estimator exposes of a fitted head (``classes_`` for a classifier)."""
+
     def _inputs(self, head, X):
         """What the head reads: embeddings, or the raw texts for heads that run the backbone themselves."""
-        from anytask.methods.heads import reads_texts
-
         X = check_input_texts(X)
         name = self._head_name()
         params = self.head_params if isinstance(self.head, str) else head.get_params(deep=False)
-        return list(X) if name is not None and reads_texts(name, params) else self.embed(X)
-
-    def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "head_")
-        return self.head_.predict_proba(self._inputs(self.head_, X))
+        return list(X) if name is not None and self._reads_texts(name, params) else self.embed(X)
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
@@ -162,16 +171,6 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
             params.update(head=name, head_params=self.head.get_params(deep=False))
         return params
 
-    def _card_fields(self) -> dict:
-        """What the saved folder's model card says beyond its config (anytask.core.io.model_card)."""
-        fields = {"task": "text classification: raw texts in, one of the labels out",
-                  "head": f"`{self._head_name() or type(self.head_).__name__}`",
-                  "backbone": f"`{self.backbone_identity_}`", "classes": list(self.classes_)}
-        report = getattr(self.head_, "report_", None)
-        if report:
-            fields["auto chose"] = f"`{report.get('chosen')}`: {report.get('reason', '')}"
-        return fields
-
     def _get_state(self) -> tuple[dict, dict[str, Tensor]]:
         check_is_fitted(self, "head_")
         if not hasattr(self.head_, "_get_state"):
@@ -183,7 +182,7 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
         return extra, {f"head.{k}": v for k, v in head_tensors.items()}
 
     @classmethod
-    def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "TextClassifier":
+    def _from_state(cls, params: dict, extra: dict, tensors: dict[str, Tensor]) -> "TextEstimator":
         from anytask.core.io import resolve_class
 
         # a saved folder must not choose where the cache is written, nor which device this machine uses
@@ -191,6 +190,27 @@ class TextClassifier(Pretrained, ClassifierMixin, BaseEstimator):
         head_cls = resolve_class(extra["head_class"])
         head_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
         clf.head_ = head_cls._from_state(extra["head_params"], extra["head_extra"], head_tensors)
-        clf.classes_ = clf.head_.classes_
+        clf._fitted(clf.head_)
         clf.backbone_identity_ = extra["backbone_identity"]
         return clf
+
+
+class TextClassifier(ClassifierMixin, TextEstimator):
+    """Raw texts in, one of the labels out (the head a classification head)."""
+
+    def _fitted(self, head) -> None:
+        self.classes_ = head.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "head_")
+        return self.head_.predict_proba(self._inputs(self.head_, X))
+
+    def _card_fields(self) -> dict:
+        """What the saved folder's model card says beyond its config (anytask.core.io.model_card)."""
+        fields = {"task": "text classification: raw texts in, one of the labels out",
+                  "head": f"`{self._head_name() or type(self.head_).__name__}`",
+                  "backbone": f"`{self.backbone_identity_}`", "classes": list(self.classes_)}
+        report = getattr(self.head_, "report_", None)
+        if report:
+            fields["auto chose"] = f"`{report.get('chosen')}`: {report.get('reason', '')}"
+        return fields

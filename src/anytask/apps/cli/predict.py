@@ -1,4 +1,4 @@
-"""``anytask predict``: labels and probabilities from a saved classifier."""
+"""``anytask predict``: labels and probabilities from a saved classifier (a score from a saved scorer)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ def add_parser(sub) -> None:
 def run(args) -> None:
     from anytask.core import io
 
+    from anytask.apps.scorer import TextScorer
+
     clf = io.load(args.model)
     texts = read_texts(args)
+    if isinstance(clf, TextScorer):  # a score head: one number per text
+        for text, score in zip(texts, clf.predict(texts)):
+            print(json.dumps({"text": text, "score": round(float(score), 6)}))
+        return
     proba = clf.predict_proba(texts)
     for text, p in zip(texts, proba):
         best = int(p.argmax())

@@ -28,7 +28,9 @@ from anytask.apps.serve.schemas import Strict, Text
 from anytask.apps.serve.index_store import IndexExists, IndexNotFound
 from anytask.apps.serve.store import HeadUnavailable, TaskExists, TaskNotFound
 
-Label = Union[Annotated[str, Field(min_length=1, strict=True)], StrictInt]  # true/false are not labels
+# true/false are not labels; a number is a score head's target (a class name, as text, for the other heads)
+Label = Union[Annotated[str, Field(min_length=1, strict=True)], StrictInt,
+              Annotated[float, Field(strict=True, allow_inf_nan=False)]]
 
 
 class Example(Strict):
@@ -44,8 +46,9 @@ class CreateTask(Strict):
 
     @model_validator(mode="after")
     def _examples_or_labels(self):
-        if not self.examples and self.labels is None:
-            raise ValueError("examples is empty: send labelled examples, or labels (label names) for a zero-shot task")
+        if not self.examples and self.labels is None and self.head != "anchored":  # anchors alone score zero-shot
+            raise ValueError("examples is empty: send labelled examples, or labels (label names) for a zero-shot task "
+                             "(or head anchored with params.groups: zero-shot scoring)")
         return self
     head: str | None = Field(default=None, description="registered head name; default: the service default")
     params: dict | None = Field(default=None, description="head parameters")
@@ -79,8 +82,12 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]
 
 
+class ScorePrediction(BaseModel):
+    score: float = Field(description="a score head's number for the text, in its targets' units")
+
+
 class Predictions(BaseModel):
-    predictions: list[Prediction]
+    predictions: list[Union[Prediction, ScorePrediction]]
 
 
 class ManyPredictions(BaseModel):

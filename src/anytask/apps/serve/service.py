@@ -22,6 +22,14 @@ from anytask.apps.serve.store import TaskInfo, TaskStore
 
 
 
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 5_000_000
@@ -60,8 +68,20 @@ class TaskService:
     def check_texts(self, texts: list[str], *, limit: int, what: str = "texts") -> None:
         check_input_texts(texts, what=what, limit=limit, max_chars=self.limits.max_text_chars)
 
+    @staticmethod
+    def is_scorer(head: str | None) -> bool:
+        """Whether ``head`` is a score head (anytask.methods.scores): numeric targets in, a number out."""
+        from anytask.methods.scores import SCORERS
+
+        return head is not None and head in SCORERS.names()
+
     def _head_params(self, head: str, params: dict | None) -> dict:
-        HEADS.get(head)
+        if self.is_scorer(head):
+            from anytask.methods.scores import SCORERS
+
+            SCORERS.get(head)
+        else:
+            HEADS.get(head)
         params = dict(params or {})
         for key in ("backbone", "cache_dir"):
             if key in params:
@@ -69,6 +89,12 @@ class TaskService:
         return params
 
     def _build_head(self, head: str, params: dict):
+        if self.is_scorer(head):
+            from anytask.methods.scores import SCORERS, create_scorer
+
+            server = {"backbone": self.backbone, "cache_dir": self.cache_dir} \
+                if SCORERS.caps(head).needs_backbone else {}
+            return create_scorer(head, **server, **params)
         return create_head_for(head, self.backbone, self.cache_dir, **params)
 
     # -- tasks ------------------------------------------------------------------------------------
@@ -91,7 +117,7 @@ class TaskService:
             if "labels" in params:
                 raise AnytaskError("give the label names once: as labels=[...], not also in params")
             params["labels"] = [str(v) for v in label_names]
-        elif not texts:
+        elif not texts and not (self.is_scorer(head) and head == "anchored"):  # anchors alone score zero-shot
             raise AnytaskError("examples is empty; send labelled examples, or labels=[...] (label names) for a "
                                "zero-shot task")
         if texts:
@@ -108,11 +134,29 @@ class TaskService:
     async def _inputs(self, head: str, params: dict | None, texts: list[str]):
         """What a head reads: the shared encoder's embeddings, or the raw texts for heads that run their own
         (tuned) copy of a backbone, such as contrastive, prompt_tuning, lm_prompt or auto with an lm."""
-        return list(texts) if reads_texts(head, params) else await self.batcher.embed(texts)
+        return list(texts) if self._reads_texts(head, params) else await self.batcher.embed(texts)
+
+    def _reads_texts(self, head: str, params: dict | None) -> bool:
+        return not self.is_scorer(head) and reads_texts(head, params)
+
+    def _targets(self, head: str, params: dict, labels: list) -> np.ndarray:
+        """Labels as a head fits them: class names (text) for a classifier; numbers for a score head (stored
+        examples come back as text), or ordered levels when its params give ``order``."""
+        if not self.is_scorer(head):
+            return np.asarray([str(v) for v in labels], dtype=object)
+        if "order" in params:
+            return np.asarray([str(v) for v in labels], dtype=object)
+        try:
+            return np.asarray([float(v) for v in labels], dtype=np.float64)
+        except (TypeError, ValueError):
+            bad = next(v for v in labels if not _is_number(v))
+            raise AnytaskError(f"score head {head!r} needs a number as each example's label, got {bad!r}; send "
+                               "numbers, or params.order=[lowest, ..., highest] to read labels as ordered "
+                               "levels") from None
 
     def _fit(self, head: str, params: dict, X: np.ndarray, labels: list):
         model = self._build_head(head, params)
-        y = np.asarray([str(v) for v in labels], dtype=object)
+        y = self._targets(head, params, labels)
         try:
             return model.fit() if X is None else model.fit(X, y)  # no examples: zero_shot from label names
         except AnytaskError:
@@ -217,7 +261,7 @@ class TaskService:
             raise AnytaskError(f"this answer would hold {n_probabilities:,} probabilities; the limit is "
                                f"{self.limits.max_probabilities:,}: ask for top_k (e.g. 5), or send fewer texts or tasks")
         heads = await asyncio.to_thread(lambda: [self._head(info) for info in infos])  # disk reads off the loop
-        on_texts = [reads_texts(info.head, info.head_params) for info in infos]
+        on_texts = [self._reads_texts(info.head, info.head_params) for info in infos]
         X = await self.batcher.embed(texts) if not all(on_texts) else None  # one pass shared by the feature heads
         inputs = [list(texts) if t else X for t in on_texts]
         return await asyncio.to_thread(self._answer, infos, heads, inputs, top_k)  # large heads take a while
@@ -226,6 +270,9 @@ class TaskService:
     def _answer(infos, heads, inputs, top_k: int | None) -> dict[str, list[dict]]:
         out = {}
         for info, head, X in zip(infos, heads, inputs):
+            if not hasattr(head, "predict_proba"):  # a score head: one number per text
+                out[info.name] = [{"score": float(v)} for v in head.predict(X)]
+                continue
             proba = head.predict_proba(X)
             classes = [str(c) for c in head.classes_]
             keep = np.argsort(-proba, axis=1)[:, :top_k] if top_k else None

@@ -225,7 +225,7 @@ class TaskStore:
                 raise AnytaskError(f"the server holds its limit of {max_tasks} tasks; delete one first")
             io.save(head, self.head_path(name, 1))
             now = time.time()
-            classes = [str(c) for c in head.classes_]
+            classes = [str(c) for c in getattr(head, "classes_", [])]  # a score head has none
             conn = self._conn
             with conn:  # one transaction: the row and its examples, or nothing
                 conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -250,7 +250,8 @@ class TaskStore:
                                  [(info.name, info.n_examples + i, t, str(y))
                                   for i, (t, y) in enumerate(zip(new_texts, new_labels))])
                 conn.execute("UPDATE tasks SET version = ?, n_examples = ?, classes = ?, updated = ? WHERE name = ?",
-                             (version, info.n_examples + len(new_texts), json.dumps([str(c) for c in head.classes_]),
+                             (version, info.n_examples + len(new_texts),
+                              json.dumps([str(c) for c in getattr(head, "classes_", [])]),
                               time.time(), info.name))
             shutil.rmtree(self.head_path(info.name, info.version), ignore_errors=True)
         return self.get(info.name)
