@@ -782,14 +782,18 @@ def distill_rlq(r: dict) -> str:
             + "\n\nPer task (mean of the seeds)\n\n" + table(head, per))
 
 
-def multitask(name: str) -> Callable[..., str]:
-    """A renderer of benchmarks/multitask/render.py (the family's tables live beside its benchmarks)."""
+def renderer(package: str, name: str) -> Callable[..., str]:
+    """A renderer of benchmarks/<package>/render.py (a family's tables live beside its benchmarks)."""
     def render(*results: dict) -> str:
-        from multitask import render as r
+        import importlib
 
-        return getattr(r, name)(*results)
+        return getattr(importlib.import_module(f"{package}.render"), name)(*results)
 
     return render
+
+
+def multitask(name: str) -> Callable[..., str]:
+    return renderer("multitask", name)
 
 
 PAGES: dict[str, tuple[str, list[Section]]] = {
@@ -894,6 +898,16 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 "multitask/amtrl_linear.png"),
         Section("Lasso A-MTRL on text: choosing source tasks for a held-out target", ("multitask/amtrl_text.json",),
                 multitask("amtrl_text")),
+    ]),
+    "scores": ("Scores: a number from frozen features", [
+        Section("UniQA's anchored scorer on text: zero-shot anchors, learned levels, adapter; ridge and a linear probe",
+                ("scores/uniqa.json",), renderer("scores", "uniqa"), "scores/uniqa.png"),
+    ]),
+    "alignment": ("Alignment: new signals into the frozen space, multi-view bags into frozen embeddings", [
+        Section("BrainCLIP on synthetic voxels: zero-shot decoding of unseen classes, retrieval, ablations, a second "
+                "subject", ("alignment/brainclip.json",), renderer("alignment", "brainclip")),
+        Section("MADELEINE on synthetic multi-stain slides: few-shot probes on frozen slide embeddings",
+                ("alignment/madeleine.json",), renderer("alignment", "madeleine"), "alignment/madeleine.png"),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

@@ -149,3 +149,11 @@ def test_text_scorer_and_the_cli_fit_numeric_targets(tmp_path, capsys):
     assert "numeric targets" in capsys.readouterr().err
     assert main(["fit", "--backbone", "tiny", "--data", str(levels), "--head", "ridge", "--param",
                  'order=["low", "mid", "high"]', "--out", str(tmp_path / "x")]) == 0
+
+
+def test_a_classification_head_given_scores_points_to_the_score_heads():
+    from anytask.methods.heads import create_head
+
+    X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    with pytest.raises(AnytaskError, match="Unknown label type: continuous.*score head"):
+        create_head("linear_probe").fit(X, np.array([1.5, 2.2, 3.1, 4.7, 5.2, 6.9]))

@@ -27,6 +27,28 @@ METHODS = {"mean_pool": None, "single_view": dict(objective="single_view"), "glo
            "global+local": dict(local_weight=0.5)}
 
 
+def plot(result: dict, path: Path) -> None:
+    """Few-shot probe accuracy against shots per class, one line per slide encoder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = result["summary"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m in result["methods"]:
+        ax.errorbar(result["shots"], [s[f"{m}|{k}"]["accuracy"] for k in result["shots"]],
+                    yerr=[s[f"{m}|{k}"]["sd"] for k in result["shots"]], marker="o", capsize=2, label=m)
+    ax.axhline(0.25, color="grey", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(result["shots"], [str(k) for k in result["shots"]])
+    ax.set_xlabel("labelled slides per class")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -35,7 +57,10 @@ def main() -> None:
     ap.add_argument("--shots", default="1,10,25")
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "madeleine.json"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
     args = ap.parse_args()
+    if args.plot_only:
+        return plot(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".png"))
     import torch
 
     from anytask.data.signals import synthetic_slides
@@ -82,6 +107,7 @@ def main() -> None:
                           "threads": torch.get_num_threads()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     Path(args.out).write_text(json.dumps(result, indent=1))
+    plot(result, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out} in {result['wall_seconds']} s")
 
 

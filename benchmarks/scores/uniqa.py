@@ -67,6 +67,46 @@ def cv_lr(make, X, y, seed: int) -> float:
     return best_lr
 
 
+def plot(result: dict, path: Path) -> None:
+    """SRCC against the label budget, one panel per task: the anchored scorer's variants against the baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s, sizes = result["summary"], [z for z in result["sizes"] if z != "0"]
+    fig, axes = plt.subplots(1, len(result["tasks"]), figsize=(5.5 * len(result["tasks"]), 4), squeeze=False)
+    for ax, task in zip(axes[0], result["tasks"]):
+        for m in result["methods"]:
+            pts = [(i, s.get(f"{task}|{z}|{m}") or s.get(f"{task}|0|{m}")) for i, z in enumerate(sizes)]
+            pts = [(i, e) for i, e in pts if e is not None]
+            style = "--" if m.startswith("zero_shot") else "-"
+            ax.errorbar([i for i, _ in pts], [e["srcc"] for _, e in pts], yerr=[e["srcc_sd"] for _, e in pts],
+                        label=m, linestyle=style, marker="o", capsize=2)
+        ax.set_xticks(range(len(sizes)), sizes)
+        ax.set_xlabel("labelled rows")
+        ax.set_ylabel("SRCC (test)")
+        ax.set_title(task)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def merge(runs: list[dict], out: Path) -> None:
+    """One result from runs over disjoint tasks: rows and summaries joined, each run's command kept."""
+    result = dict(runs[0])
+    result["tasks"] = [t for r in runs for t in r["tasks"]]
+    result["anchors"] = {k: v for r in runs for k, v in r["anchors"].items()}
+    result["rows"] = [x for r in runs for x in r["rows"]]
+    result["summary"] = {k: v for r in runs for k, v in r["summary"].items()}
+    result["command"] = " & ".join(f"OMP_NUM_THREADS=1 {r['command']}" for r in runs) + " ; " + " ".join(
+        ["python"] + sys.argv)
+    result["wall_seconds"] = max(r["wall_seconds"] for r in runs)
+    out.write_text(json.dumps(result, indent=1))
+    plot(result, out.with_suffix(".png"))
+    print(f"merged {len(runs)} runs into {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,50,200,full")
@@ -75,7 +115,14 @@ def main() -> None:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--data-root", default=str(Path(__file__).resolve().parents[3] / "shared" / "data" / "text"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "uniqa.json"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine runs of different tasks (run in parallel, "
+                    "one --tasks each) into --out")
     args = ap.parse_args()
+    if args.plot_only:
+        return plot(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".png"))
+    if args.merge:
+        return merge([json.loads(Path(p).read_text()) for p in args.merge], Path(args.out))
     import torch
 
     from anytask.backbones import get_embedder
@@ -151,6 +198,7 @@ def main() -> None:
                           "threads": torch.get_num_threads()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     Path(args.out).write_text(json.dumps(result, indent=1))
+    plot(result, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out} in {result['wall_seconds']} s")
 
 

@@ -70,7 +70,13 @@ class BaseHead(Pretrained, ClassifierMixin, BaseEstimator):
             raise AnytaskError(f"y must be 1-D (one label per sample), got shape {y.shape}")
         if len(y) != len(X):
             raise AnytaskError(f"X has {len(X)} rows but y has {len(y)} labels; they must match")
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as e:
+            if "continuous" not in str(e):
+                raise
+            raise AnytaskError(f"{e} For a number per text (a rating, a score) use a score head: ridge or anchored "
+                               "(anytask.TextScorer, `anytask fit --head ridge`)") from None
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < self.min_classes:
             raise AnytaskError(f"y has only one class ({classes[0]!r}); a classifier needs examples of "
