@@ -99,7 +99,7 @@ def merge(runs: list[dict], out: Path) -> None:
     result["anchors"] = {k: v for r in runs for k, v in r["anchors"].items()}
     result["rows"] = [x for r in runs for x in r["rows"]]
     result["summary"] = {k: v for r in runs for k, v in r["summary"].items()}
-    result["command"] = " & ".join(f"OMP_NUM_THREADS=1 {r['command']}" for r in runs) + " ; " + " ".join(
+    result["command"] = " & ".join(f"OMP_NUM_THREADS=1 {r['command']}" for r in runs) + " ; wait ; " + " ".join(
         ["python"] + sys.argv)
     result["wall_seconds"] = max(r["wall_seconds"] for r in runs)
     out.write_text(json.dumps(result, indent=1))
