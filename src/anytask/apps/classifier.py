@@ -196,7 +196,7 @@ class TextEstimator(Pretrained, BaseEstimator):
 
 
 class TextClassifier(ClassifierMixin, TextEstimator):
-    """Raw texts in, one of the labels out (the head a classification head)."""
+    """Raw texts in, one of the labels out: a classification head on the frozen backbone's features."""
 
     def _fitted(self, head) -> None:
         self.classes_ = head.classes_

@@ -30,7 +30,9 @@ BAG_ENCODERS: Registry = Registry("bag encoder", family="alignment")
 def info_nce(a: Tensor, b: Tensor, temperature: float, positives: Tensor | None = None) -> Tensor:
     """Symmetric InfoNCE between row-aligned unit vectors ``a``, ``b`` ``(N, D)`` with in-batch negatives.
     ``positives`` ``(N, N)`` bool marks further pairs that are not negatives (rows sharing one caption): each row's
-    loss is then ``-log`` of the softmax mass on all its positives (the diagonal always counts)."""
+    loss is then ``-log`` of the softmax mass on all its positives (the diagonal always counts): SupCon's L_in,
+    where retrieval's ``many_to_many_infonce`` (UWE) is L_out, the mean of ``-log p`` over the positives. Without
+    ``positives`` both are the plain symmetric InfoNCE; the alignment benchmarks were measured with this form."""
     logits = a @ b.T / temperature
     if positives is None:
         target = torch.arange(len(a), device=a.device)
