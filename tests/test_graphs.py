@@ -201,6 +201,7 @@ def test_graph_value_warns_on_a_disconnected_graph():
 
 # -- the command line ------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # five CLI subprocesses, each importing torch and PyG (~40 s); .ci/run's slow suite runs it
 def test_cli_trains_embeds_and_benches_a_graph(tmp_path):
     g = random_graph(60, 0.1)
     np.savez(tmp_path / "g.npz", features=g.x.numpy(), edge_index=g.edge_index.numpy(), labels=g.y.numpy(),
