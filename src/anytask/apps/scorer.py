@@ -24,13 +24,9 @@ class TextScorer(RegressorMixin, TextEstimator):
         return SCORERS
 
     def _create_head(self, name: str, params: dict):
-        from anytask.methods.scores import create_scorer
+        from anytask.methods.scores import create_scorer_for
 
-        accepted = self._head_defaults()
-        if "backbone" in accepted:  # anchored embeds its anchors with the features' backbone
-            params.setdefault("backbone", self.backbone)
-            params.setdefault("cache_dir", self.cache_dir)
-        return create_scorer(name, **params)
+        return create_scorer_for(name, self.backbone, self.cache_dir, **params)
 
     def _reads_texts(self, name: str, params: dict | None) -> bool:
         return False

@@ -90,11 +90,9 @@ class TaskService:
 
     def _build_head(self, head: str, params: dict):
         if self.is_scorer(head):
-            from anytask.methods.scores import SCORERS, create_scorer
+            from anytask.methods.scores import create_scorer_for
 
-            server = {"backbone": self.backbone, "cache_dir": self.cache_dir} \
-                if SCORERS.caps(head).needs_backbone else {}
-            return create_scorer(head, **server, **params)
+            return create_scorer_for(head, self.backbone, self.cache_dir, **params)
         return create_head_for(head, self.backbone, self.cache_dir, **params)
 
     # -- tasks ------------------------------------------------------------------------------------

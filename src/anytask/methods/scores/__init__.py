@@ -20,4 +20,16 @@ def create_scorer(name: str, **params) -> BaseScorer:
         raise AnytaskError(f"bad parameters for score head {name!r}: {e}. Valid parameters: {valid}") from None
 
 
-__all__ = ["SCORERS", "BaseScorer", "create_scorer", "check_targets", "pearson", "spearman"]
+def create_scorer_for(name: str, backbone: str | None, cache_dir: str | None = None, **params) -> BaseScorer:
+    """A score head for features of ``backbone``: heads that embed text (``anchored``'s anchors) are told which
+    backbone and embedding cache folder, as ``create_head_for`` does for classification heads."""
+    accepted = SCORERS.get(name)().get_params(deep=False)
+    if backbone is not None and "backbone" in accepted:
+        if params.setdefault("backbone", backbone) != backbone:
+            raise AnytaskError(f"score head parameter backbone={params['backbone']!r} contradicts the features' "
+                               f"backbone {backbone!r}; leave it out")
+        params.setdefault("cache_dir", cache_dir)
+    return create_scorer(name, **params)
+
+
+__all__ = ["SCORERS", "BaseScorer", "create_scorer", "create_scorer_for", "check_targets", "pearson", "spearman"]
