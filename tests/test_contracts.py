@@ -432,6 +432,48 @@ def _mechanisms_model(entry, request):
     np.testing.assert_allclose(again.predict_proba(X[:20]), proba, atol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def minatar_data():
+    pytest.importorskip("minatar", reason="control encoders need the control extra (gymnasium, minatar)")
+    from anytask.data.envs import collect
+
+    return collect("MinAtar/Breakout-v1", 800, seed=0)
+
+
+@check("state encoder")
+def _state_encoder(entry, request):
+    data = request.getfixturevalue("minatar_data")
+    params = {k: v for k, v in dict(width=16, steps=20, batch_size=32, seed=0).items()
+              if k in entry.obj().get_params()}
+    enc = entry.obj(**params).fit(data)
+    X = enc.embed(data.obs[:30])
+    assert X.shape == (30, 16) and np.isfinite(X).all()
+    np.testing.assert_allclose(entry.obj(**params).fit(data).embed(data.obs[:30]), X, atol=1e-5)  # seeded
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(enc, folder)
+    np.testing.assert_allclose(io.load(folder).embed(data.obs[:30]), X, atol=1e-6)
+    with pytest.raises(AnytaskError, match="observations of shape"):
+        enc.embed(np.zeros((2, 5, 5, 4), np.uint8))
+
+
+@check("control learner")
+def _control_learner(entry, request):
+    data = request.getfixturevalue("minatar_data")
+    extra = {}
+    if "encoder" in entry.obj().get_params():
+        from anytask.methods.control import ENCODERS
+
+        extra["encoder"] = ENCODERS.get("random")(width=16, seed=0).fit(data)
+    else:
+        extra["width"] = 16
+    agent = entry.obj(steps=200, learning_starts=50, seed=0, **extra).fit("MinAtar/Breakout-v1")
+    actions = agent.predict(data.obs[:10])
+    assert actions.shape == (10,) and set(actions) <= {0, 1, 2}
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(agent, folder)
+    np.testing.assert_allclose(io.load(folder).q_values(data.obs[:10]), agent.q_values(data.obs[:10]), atol=1e-6)
+
+
 @check("graph encoder")
 def _graph_encoder(entry, request):
     pytest.importorskip("torch_geometric", reason="graph encoders need the graph extra (torch-geometric)")

@@ -24,7 +24,8 @@ from anytask.core.errors import AnytaskError
 
 T = TypeVar("T")
 
-INPUTS = ("features", "texts", "tokens", "graphs", "images", "weights", "names", "stream", "files")
+INPUTS = ("features", "texts", "tokens", "graphs", "images", "weights", "names", "stream", "files", "transitions",
+          "environments")
 
 
 @dataclass(frozen=True)

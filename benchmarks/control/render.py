@@ -1,0 +1,101 @@
+"""Markdown tables and figures of the control result files, for benchmarks/docs.py (the one writer of results
+pages) and the benchmarks' --plot-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NAMES = {"pvn+linear": "**PVN** features + linear Q", "reconstruction+linear": "autoencoder features + linear Q",
+         "random+linear": "random features + linear Q", "dqn": "DQN from scratch (same torso, end to end)"}
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def _ms(c: dict, key: str) -> str:
+    return f"{c[key]:.2f} ± {c[key + '_sd']:.2f}" if c["n"] > 1 else f"{c[key]:.2f}"
+
+
+def pvn(r: dict) -> str:
+    s = r["summary"]
+    rows = []
+    for game in r["games"]:
+        rnd = [j["random_policy_return"] for j in r["jobs"] if j["game"] == game]
+        best = max((s[f"{game}|{m}"]["eval"], m) for m in NAMES if f"{game}|{m}" in s)[1]
+        for m in NAMES:
+            c = s.get(f"{game}|{m}")
+            if c is None:
+                continue
+            name = NAMES[m] + (" (best)" if m == best else "")
+            rows.append([game, name, c["n"], _ms(c, "eval"), _ms(c, "last10"), f"{c['steps_per_s']:.0f}",
+                         f"{c['train_s']:.0f}"])
+        rows.append([game, "uniform random policy", len(rnd), f"{sum(rnd) / len(rnd):.2f}", "", "", ""])
+    enc = {}
+    for j in r["jobs"]:
+        for name, e in j["encoders"].items():
+            enc.setdefault(name, []).append(e["train_s"])
+    fire = [j["encoders"]["pvn"]["fire_rate"] for j in r["jobs"] if "pvn" in j["encoders"]]
+    cost = "; ".join(f"{k} {sum(v) / len(v):.0f} s" for k, v in enc.items())
+    return (f"MinAtar v1 games (minimal action sets, sticky actions 0.1), {r['budget']:,} environment steps with the "
+            f"reward for every learner, mean ± sd over {r['seeds']} seeds (each seed: its own random-policy data, "
+            f"encoders and learner). *eval*: 20 greedy episodes after training; *last 10 %*: the training episodes "
+            f"that ended in the last 10 % of the budget. Encoder training per seed (2-core machine, one thread): "
+            f"{cost}; PVN indicators fired on {100 * sum(fire) / len(fire):.2f} % of states (target 1 %). "
+            f"Total wall time {r['wall_s'] / 60:.0f} min.\n\n"
+            + _table(["game", "learner", "seeds", "eval return", "last 10 % return", "env steps/s", "learner s"],
+                     rows))
+
+
+def pvn_sweep(r: dict) -> str:
+    s = r["summary"]
+    game = r["games"][0]
+    rows = []
+    for key, c in sorted(s.items(), key=lambda kv: (int(kv[0].split("|")[2]), int(kv[0].split("|")[1]))):
+        _, tasks, width, _ = key.split("|")
+        rows.append([tasks, width, c["n"], _ms(c, "eval"), _ms(c, "last10")])
+    return (f"{game}, PVN features + linear Q, {r['budget']:,} steps with the reward; T auxiliary tasks "
+            f"(random-network indicators) and feature width varied, everything else as above; mean ± sd over "
+            f"{r['seeds']} seeds.\n\n"
+            + _table(["tasks T", "width", "seeds", "eval return", "last 10 % return"], rows))
+
+
+def plot(r: dict, path: Path) -> None:
+    """Learning curves (mean over seeds of the binned training returns), one panel per game."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    games = r["games"]
+    if r["benchmark"] == "pvn-sweep":
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        s = r["summary"]
+        for width in sorted({int(k.split("|")[2]) for k in s}):
+            pts = sorted((int(k.split("|")[1]), c) for k, c in s.items() if int(k.split("|")[2]) == width)
+            ax.errorbar([p[0] for p in pts], [p[1]["eval"] for p in pts], yerr=[p[1]["eval_sd"] for p in pts],
+                        marker="o", capsize=2, label=f"width {width}")
+        ax.set_xscale("log")
+        ax.set_xlabel("auxiliary tasks T")
+        ax.set_ylabel(f"{games[0]} eval return")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        return
+    fig, axes = plt.subplots(1, len(games), figsize=(4.2 * len(games), 3.4), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for m in NAMES:
+            curves = [j["learners"][m]["curve"] for j in r["jobs"] if j["game"] == game and m in j["learners"]]
+            if not curves:
+                continue
+            arr = np.array([[np.nan if v is None else v for v in c] for c in curves], dtype=float)
+            x = (np.arange(arr.shape[1]) + 1) * r["budget"] / arr.shape[1]
+            ax.plot(x, np.nanmean(arr, 0), label=NAMES[m].replace("**", ""))
+        ax.set_title(game)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("training episode return")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
