@@ -474,6 +474,19 @@ def _control_learner(entry, request):
     np.testing.assert_allclose(io.load(folder).q_values(data.obs[:10]), agent.q_values(data.obs[:10]), atol=1e-6)
 
 
+@check("navigation policy")
+def _navigation_policy(entry, request):
+    pytest.importorskip("gymnasium", reason="navigation policies need the control extra (gymnasium)")
+    pol = entry.obj(k=8, rounds=1, episodes=6, updates=5, seed=0).fit("anytask/ObjectNav-v0")
+    res = pol.evaluate(episodes=3)
+    assert 0 <= res["sel"] <= res["success"] <= 1
+    again = entry.obj(k=8, rounds=1, episodes=6, updates=5, seed=0).fit("anytask/ObjectNav-v0")  # seeded
+    assert again.evaluate(episodes=3) == res
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(pol, folder)
+    assert io.load(folder).evaluate(episodes=3) == res
+
+
 @check("graph encoder")
 def _graph_encoder(entry, request):
     pytest.importorskip("torch_geometric", reason="graph encoders need the graph extra (torch-geometric)")

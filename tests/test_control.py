@@ -195,3 +195,69 @@ def test_dqn_learns_from_scratch_and_is_seeded():
     obs = np.zeros((2, 10, 10, 4), np.uint8)
     np.testing.assert_allclose(a.q_values(obs), b.q_values(obs), atol=1e-6)
     assert [c[0] for c in a.curve_] == [c[0] for c in b.curve_]
+
+
+# -- the object-goal navigation world and the codebook bottleneck (card 33) ------------------------------------------
+
+def test_codebook_probabilities_sum_to_one_and_codes_learn():
+    from anytask.methods.control.codebook import Codebook
+
+    torch.manual_seed(0)
+    cb = Codebook(20, k=8, code_dim=3, dropout=0.1)
+    e = torch.randn(5, 20)
+    assert torch.allclose(cb.probs(e).sum(-1), torch.ones(5))
+    cb.train()
+    cb(e).pow(2).sum().backward()
+    assert cb.codes.grad is not None and cb.codes.grad.abs().sum() > 0
+    frozen = Codebook(20, k=8, code_dim=3, learned=False)
+    assert not frozen.codes.requires_grad
+
+
+def test_codebook_with_one_code_passes_a_constant():
+    from anytask.methods.control.codebook import Codebook
+
+    cb = Codebook(20, k=1, code_dim=3, dropout=0.0).eval()
+    out = cb(torch.randn(6, 20))
+    assert torch.allclose(out, out[:1].expand(6, -1))  # the policy cannot see the view through one code
+
+
+@needs_minatar
+def test_object_nav_passes_gymnasium_checks_and_its_expert_is_optimal():
+    from gymnasium.utils.env_checker import check_env
+
+    from anytask.data.envs import make_env
+
+    env = make_env("anytask/ObjectNav-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    for seed in range(30):
+        obs, info = env.reset(seed=seed)
+        assert obs["view"].shape == (15, 15, 3) and 0 <= obs["goal"] < 5
+        steps = 0
+        while True:
+            obs, r, term, trunc, info2 = env.step(env.unwrapped.expert_action())
+            steps += 1
+            if term or trunc:
+                break
+        assert info2["success"] and steps == info["shortest"]
+    with pytest.raises(AnytaskError, match="outside ObjectNav's actions"):
+        env.unwrapped.step(7)
+
+
+@needs_minatar
+def test_nav_policy_trains_evaluates_and_round_trips(tmp_path):
+    from anytask.methods.control import POLICIES
+
+    pol = POLICIES.get("codebook")(k=16, rounds=2, episodes=20, updates=5, seed=0).fit()
+    assert len(pol.history_) == 2 and 0 <= pol.history_[-1]["success"] <= 1
+    res = pol.evaluate(episodes=5, record=True)
+    assert {"success", "spl", "sel", "perplexity"} <= set(res) and 1 <= res["perplexity"] <= 16
+    assert 0 <= res["spl"] <= res["success"] and 0 <= res["sel"] <= res["success"]
+    assert res["E"].shape[0] == len(res["infos"]) == len(res["episode"])
+    pol.save_pretrained(tmp_path / "nav")
+    back = io.load(tmp_path / "nav")
+    again = back.evaluate(episodes=5)
+    assert again["success"] == res["success"] and again["sel"] == res["sel"]
+    with pytest.raises(AnytaskError, match="views"):
+        back.evaluate(depth=3)
+    with pytest.raises(AnytaskError, match="codebook="):
+        POLICIES.get("codebook")(codebook="vq").fit()

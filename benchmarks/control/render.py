@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 NAMES = {"pvn+linear": "**PVN** features + linear Q", "reconstruction+linear": "autoencoder features + linear Q",
          "random+linear": "random features + linear Q", "dqn": "DQN from scratch (same torso, end to end)"}
 
@@ -97,5 +99,67 @@ def plot(r: dict, path: Path) -> None:
         ax.set_xlabel("environment steps")
         ax.set_ylabel("training episode return")
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+CODEBOOK = {"embclip": "EmbCLIP (no bottleneck)", "codebook": "**codebook** (K = 256, learned)",
+            "random codes": "codebook with frozen random codes"}
+
+
+def codebook(r: dict) -> str:
+    s = r["summary"]
+    rows = []
+    for v in r["variants"]:
+        c = s[v]
+        curve = " → ".join(f"{np.mean([h['success'] for h in hs]):.2f}" for hs in
+                           zip(*[j["history"] for j in r["jobs"] if j["variant"] == v]))
+        rows.append([CODEBOOK.get(v, v), c["n"], _pm(c, "success"), _pm(c, "spl"), _pm(c, "sel"),
+                     _pm(c, "palette_success"), curve, f"{c['perplexity']:.0f}" if "perplexity" in c else "",
+                     f"{c['fit_s']:.0f}"])
+    probe_rows = []
+    for v in r["variants"]:
+        c = s[v]
+        for where, label in (("before_codebook", "E (before the codebook)"), ("gru_input", "GRU input")):
+            if f"{where}|object_presence" not in c:
+                continue
+            name = f"{CODEBOOK.get(v, v)}: {label if v != 'embclip' else 'E = GRU input'}"
+            probe_rows.append([name] + [_pm(c, f"{where}|{p}") for p in ("object_presence", "goal_visible",
+                                                                          "goal_distance_r2")])
+    return (f"`anytask/ObjectNav-v0`, {r['episodes']} held-out episodes per seed, mean ± sd over {r['seeds']} seeds. "
+            "SPL: success × shortest path / max(shortest, path moved); SEL: success × shortest episode length / "
+            "max(shortest, actions taken). *Palette 3*: the same policy on rotated object colours, no tuning. "
+            "*Success by round*: the policy's own episodes after BC and each DAgger round (convergence). "
+            "Perplexity: exp(entropy) of the mean code usage (256 = all codes used evenly).\n\n"
+            + _table(["policy", "seeds", "success", "SPL", "SEL", "success, palette 3", "success by round",
+                      "code perplexity", "fit s"], rows)
+            + "\n\nLinear probes on the features along the evaluation episodes (balanced accuracy for object presence "
+            "and goal visibility, R² for the distance to the goal; fitted on half the episodes, scored on the other "
+            "half). The paper: codebook features lose general object presence and keep or gain what the goal "
+            "needs.\n\n"
+            + _table(["features", "object presence (bal. acc.)", "goal visible (bal. acc.)", "goal distance (R²)"],
+                     probe_rows))
+
+
+def _pm(c: dict, key: str) -> str:
+    return f"{c[key]:.3f} ± {c[key + '_sd']:.3f}" if c.get("n", 1) > 1 else f"{c[key]:.3f}"
+
+
+def plot_codebook(r: dict, path: Path) -> None:
+    """Success of the policy's own episodes after each training round, one line per variant (mean ± sd)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for v in r["variants"]:
+        hs = [j["history"] for j in r["jobs"] if j["variant"] == v]
+        arr = np.array([[h["success"] for h in run] for run in hs])
+        x = [h["round"] for h in hs[0]]
+        ax.errorbar(x, arr.mean(0), yerr=arr.std(0), marker="o", capsize=2, label=CODEBOOK.get(v, v).replace("**", ""))
+    ax.set_xlabel("training round (1 = after behaviour cloning)")
+    ax.set_ylabel("success rate")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -2,8 +2,9 @@
 transitions collected from them.
 
 ``make_env("MinAtar/Breakout-v1", seed=0)`` makes any registered Gymnasium environment; MinAtar's five games
-(``MinAtar/{Asterix,Breakout,Freeway,Seaquest,SpaceInvaders}-v0/-v1``; v1 has the minimal action set) are
-registered on first use. An id that is not registered is a clear error naming the close ones.
+(``MinAtar/{Asterix,Breakout,Freeway,Seaquest,SpaceInvaders}-v0/-v1``; v1 has the minimal action set) and the
+project's own (``anytask/ObjectNav-v0``, ``anytask.data.gridnav``) are registered on first use. An id that is
+not registered is a clear error naming the close ones.
 
 ``collect(env_id, n, seed=0)`` runs a behaviour policy (uniform random by default, as the stand-in for the
 DQN-Replay data Proto-Value Networks learn from) and returns ``Transitions``: ``obs`` / ``next_obs`` as uint8
@@ -22,12 +23,16 @@ from tqdm.auto import tqdm
 from anytask.core.errors import AnytaskError
 from anytask.core.extras import require
 
+PROJECT_ENVS = {"anytask/ObjectNav-v0": "anytask.data.gridnav:make_object_nav"}  # the project's own environments
 MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
 
 
 def gym():
     """The ``gymnasium`` module, with MinAtar's games registered when ``minatar`` is installed."""
     gymnasium = require("gymnasium", "control", "the control family")
+    for env_id, entry in PROJECT_ENVS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry)
     if "MinAtar/Breakout-v1" not in gymnasium.registry:
         try:
             from minatar.gym import register_envs
