@@ -68,6 +68,14 @@ def test_quantile_regression_reaches_the_firing_rate():
     assert torch.all((rate - 0.02).abs() <= 0.005), rate
 
 
+def test_nstep_return_discounts_and_stops_at_terminals():
+    from anytask.methods.control.qlearning import nstep_return
+
+    assert nstep_return([1.0, 0.0, 2.0], 0.5, False) == (1.0 + 0.25 * 2.0, 0.125)
+    assert nstep_return([1.0, 1.0], 0.5, True) == (1.5, 0.0)  # terminal: no bootstrap
+    assert nstep_return([3.0], 0.9, False) == (3.0, 0.9)
+
+
 def test_ema_target_matches_the_formula():
     online, target = nn.Linear(3, 2), nn.Linear(3, 2)
     before = [p.detach().clone() for p in target.parameters()]

@@ -34,6 +34,13 @@ from anytask.methods.control.base import (
 )
 
 
+def nstep_return(rewards: list[float], gamma: float, terminated: bool) -> tuple[float, float]:
+    """``(sum_k gamma^k r_k, discount)`` for a replay row whose next ``len(rewards)`` rewards are known: the
+    discount on the bootstrap value of the state after them is ``gamma^n``, or 0 when the episode terminated there
+    (a truncation still bootstraps)."""
+    return sum(gamma ** k * r for k, r in enumerate(rewards)), (0.0 if terminated else gamma ** len(rewards))
+
+
 class QLearner(BaseEstimator, Pretrained):
     """The shared double-DQN loop. Subclasses say what a replay row holds (``_x``) and the network (``_net``)."""
 
@@ -117,8 +124,7 @@ class QLearner(BaseEstimator, Pretrained):
             done = term or trunc
             # flush n-step rows: a full window, or every pending row when the episode ends
             while pending and (len(pending) == n or done):
-                g = sum(gamma ** k * rr for k, (_, _, rr) in enumerate(pending))
-                disc = 0.0 if term else gamma ** len(pending)
+                g, disc = nstep_return([rr for _, _, rr in pending], gamma, bool(term))
                 x0_, a0_, _ = pending.pop(0)
                 X[ptr], Xn[ptr], A[ptr], R[ptr], D[ptr] = x0_, x_next, a0_, g, disc
                 ptr, filled = (ptr + 1) % size, min(filled + 1, size)
