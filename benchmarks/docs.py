@@ -909,6 +909,12 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("MADELEINE on synthetic multi-stain slides: few-shot probes on frozen slide embeddings",
                 ("alignment/madeleine.json",), renderer("alignment", "madeleine"), "alignment/madeleine.png"),
     ]),
+    "control": ("Control: representations trained once, reused frozen by learners", [
+        Section("Proto-Value Networks on MinAtar: a linear Q-function on frozen features vs DQN from scratch",
+                ("control/pvn.json",), renderer("control", "pvn"), "control/pvn.png"),
+        Section("The codebook bottleneck in grid-world object-goal navigation: success, SPL, SEL, probes",
+                ("control/codebook.json",), renderer("control", "codebook"), "control/codebook.png"),
+    ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
     ]),

@@ -12,7 +12,8 @@ same budget of ``--budget`` environment steps with the reward (double DQN, 3-ste
 the first 10 %, one update of 32 every 4 steps, target copy every 1,000 steps, Adam 2.5e-4; the module's defaults,
 fixed before any run, the same for every learner). Scores: mean return of the last 10 % of training episodes, and
 of 20 evaluation episodes of the greedy policy (epsilon 0.001). Jobs run in ``--procs`` processes with one thread
-each; each job's result is kept under ``--work`` so an interrupted run resumes.
+each; each job's result is kept under ``--work`` so an interrupted run resumes. The sweep reuses the main run's
+T = 32, width 256 cells (the same computation) when they are under ``--work``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def job(spec: dict) -> dict:
     out = Path(spec["work"]) / f"{spec['key']}.json"
     if out.is_file():
         return json.loads(out.read_text())
+    same = Path(spec["work"]) / f"{spec.get('same_as', '')}.json"
+    if spec.get("same_as") and same.is_file():  # the main run's cell with these exact settings: reuse its PVN part
+        main = json.loads(same.read_text())
+        return {**{k: v for k, v in spec.items() if k != "work"}, "reused": spec["same_as"],
+                "random_policy_return": main["random_policy_return"], "encoders": {"pvn": main["encoders"]["pvn"]},
+                "learners": {"pvn+linear": main["learners"]["pvn+linear"]}}
     env, seed = f"MinAtar/{spec['game']}-v1", spec["seed"]
     t = time.time()
     data = collect(env, spec["transitions"], seed=seed)
@@ -132,7 +139,8 @@ def main() -> None:
             for tasks, width in ((8, 256), (32, 256), (128, 256), (32, 64), (32, 1024)):
                 specs.append({**base, "game": games[0], "seed": seed, "tasks": tasks, "width": width,
                               "encoders": ["pvn"], "learners": ["pvn+linear"],
-                              "key": f"sweep-{games[0]}-s{seed}-T{tasks}-w{width}-b{args.budget}"})
+                              "key": f"sweep-{games[0]}-s{seed}-T{tasks}-w{width}-b{args.budget}",
+                              "same_as": f"{games[0]}-s{seed}-b{args.budget}" if (tasks, width) == (32, 256) else ""})
         group = ("game", "tasks", "width")
     else:
         for seed in range(args.seeds):

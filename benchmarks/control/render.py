@@ -158,6 +158,7 @@ def plot_codebook(r: dict, path: Path) -> None:
         arr = np.array([[h["success"] for h in run] for run in hs])
         x = [h["round"] for h in hs[0]]
         ax.errorbar(x, arr.mean(0), yerr=arr.std(0), marker="o", capsize=2, label=CODEBOOK.get(v, v).replace("**", ""))
+    ax.set_xticks(x)
     ax.set_xlabel("training round (1 = after behaviour cloning)")
     ax.set_ylabel("success rate")
     ax.legend(fontsize=8)

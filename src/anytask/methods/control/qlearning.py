@@ -75,6 +75,7 @@ class QLearner(BaseEstimator, Pretrained):
         from anytask.data.envs import as_uint8, check_discrete, make_env
 
         self._check_params()
+        self.__dict__.pop("encoder_", None)  # a refit reads the encoder parameter again
         if not isinstance(env_id, str):
             raise AnytaskError(f"fit takes a registered Gymnasium environment id, not {type(env_id).__name__}")
         env = make_env(env_id)
