@@ -241,6 +241,13 @@ COMMON = dict(steps=100_000, gamma=0.99, n_step=3, lr=2.5e-4, batch_size=32, buf
               eps_fraction=0.1, grad_clip=10.0, seed=0, progress=False, checkpoint_dir=None, checkpoint_every=25_000)
 
 
+def store_params(obj, params: dict) -> None:
+    """``__init__``'s arguments stored under their own names, unvalidated (scikit-learn's convention)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(obj, name, value)
+
+
 def _encoder_hash(enc: StateEncoder) -> str:
     h = hashlib.sha256()
     for k, v in sorted(enc.torso_.state_dict().items()):
@@ -261,13 +268,7 @@ class LinearQ(QLearner):
                  eps_fraction=COMMON["eps_fraction"], grad_clip=COMMON["grad_clip"], seed=COMMON["seed"],
                  progress=COMMON["progress"], checkpoint_dir=COMMON["checkpoint_dir"],
                  checkpoint_every=COMMON["checkpoint_every"]):
-        self.encoder = encoder
-        self.steps, self.gamma, self.n_step, self.lr, self.batch_size = steps, gamma, n_step, lr, batch_size
-        self.buffer_size, self.learning_starts, self.train_every = buffer_size, learning_starts, train_every
-        self.target_update, self.eps_start, self.eps_end, self.eps_fraction = target_update, eps_start, eps_end, \
-            eps_fraction
-        self.grad_clip, self.seed, self.progress = grad_clip, seed, progress
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
+        store_params(self, locals())
 
     def _encoder(self) -> StateEncoder:
         if getattr(self, "encoder_", None) is None:
@@ -328,13 +329,7 @@ class DQN(QLearner):
                  eps_fraction=COMMON["eps_fraction"], grad_clip=COMMON["grad_clip"], seed=COMMON["seed"],
                  progress=COMMON["progress"], checkpoint_dir=COMMON["checkpoint_dir"],
                  checkpoint_every=COMMON["checkpoint_every"]):
-        self.width = width
-        self.steps, self.gamma, self.n_step, self.lr, self.batch_size = steps, gamma, n_step, lr, batch_size
-        self.buffer_size, self.learning_starts, self.train_every = buffer_size, learning_starts, train_every
-        self.target_update, self.eps_start, self.eps_end, self.eps_fraction = target_update, eps_start, eps_end, \
-            eps_fraction
-        self.grad_clip, self.seed, self.progress = grad_clip, seed, progress
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
+        store_params(self, locals())
 
     def _x(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(obs))  # frames kept as uint8 in the replay
