@@ -912,6 +912,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "control": ("Control: representations trained once, reused frozen by learners", [
         Section("Proto-Value Networks on MinAtar: a linear Q-function on frozen features vs DQN from scratch",
                 ("control/pvn.json",), renderer("control", "pvn"), "control/pvn.png"),
+        Section("PVN: auxiliary tasks × feature width on Breakout, beside random features of each width",
+                ("control/pvn_sweep.json",), renderer("control", "pvn_sweep"), "control/pvn_sweep.png"),
         Section("The codebook bottleneck in grid-world object-goal navigation: success, SPL, SEL, probes",
                 ("control/codebook.json",), renderer("control", "codebook"), "control/codebook.png"),
     ]),

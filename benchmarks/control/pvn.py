@@ -63,11 +63,12 @@ def job(spec: dict) -> dict:
     if out.is_file():
         return json.loads(out.read_text())
     same = Path(spec["work"]) / f"{spec.get('same_as', '')}.json"
-    if spec.get("same_as") and same.is_file():  # the main run's cell with these exact settings: reuse its PVN part
+    if spec.get("same_as") and same.is_file():  # the main run's cell with these exact settings: reuse that part
         main = json.loads(same.read_text())
         return {**{k: v for k, v in spec.items() if k != "work"}, "reused": spec["same_as"],
-                "random_policy_return": main["random_policy_return"], "encoders": {"pvn": main["encoders"]["pvn"]},
-                "learners": {"pvn+linear": main["learners"]["pvn+linear"]}}
+                "random_policy_return": main["random_policy_return"],
+                "encoders": {k: main["encoders"][k] for k in spec["encoders"]},
+                "learners": {k: main["learners"][k] for k in spec["learners"]}}
     env, seed = f"MinAtar/{spec['game']}-v1", spec["seed"]
     t = time.time()
     data = collect(env, spec["transitions"], seed=seed)
@@ -120,7 +121,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=50_000)
     ap.add_argument("--transitions", type=int, default=200_000)
     ap.add_argument("--enc-steps", type=int, default=10_000)
-    ap.add_argument("--sweep", action="store_true", help="PVN tasks x width on the first game instead")
+    ap.add_argument("--sweep", action="store_true", help="PVN tasks x width on the first game instead, with random "
+                    "features of each width")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/anytask-pvn-bench")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "pvn.json"))
@@ -141,6 +143,11 @@ def main() -> None:
                               "encoders": ["pvn"], "learners": ["pvn+linear"],
                               "key": f"sweep-{games[0]}-s{seed}-T{tasks}-w{width}-b{args.budget}",
                               "same_as": f"{games[0]}-s{seed}-b{args.budget}" if (tasks, width) == (32, 256) else ""})
+            for width in (64, 256, 1024):  # the control: random features of the same width
+                specs.append({**base, "game": games[0], "seed": seed, "tasks": 0, "width": width,
+                              "encoders": ["random"], "learners": ["random+linear"],
+                              "key": f"sweep-{games[0]}-s{seed}-random-w{width}-b{args.budget}",
+                              "same_as": f"{games[0]}-s{seed}-b{args.budget}" if width == 256 else ""})
         group = ("game", "tasks", "width")
     else:
         for seed in range(args.seeds):

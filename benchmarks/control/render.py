@@ -50,17 +50,24 @@ def pvn(r: dict) -> str:
                      rows))
 
 
+def _sweep_cells(r: dict) -> list[tuple[str, int, int, dict]]:
+    """(learner, tasks, width, cell) of a sweep's summary, PVN by width then tasks, then random features."""
+    cells = []
+    for key, c in r["summary"].items():
+        _, tasks, width, learner = key.split("|")
+        cells.append((learner, int(tasks), int(width), c))
+    return sorted(cells, key=lambda x: (x[0] != "pvn+linear", x[2], x[1]))
+
+
 def pvn_sweep(r: dict) -> str:
-    s = r["summary"]
     game = r["games"][0]
-    rows = []
-    for key, c in sorted(s.items(), key=lambda kv: (int(kv[0].split("|")[2]), int(kv[0].split("|")[1]))):
-        _, tasks, width, _ = key.split("|")
-        rows.append([tasks, width, c["n"], _ms(c, "eval"), _ms(c, "last10")])
-    return (f"{game}, PVN features + linear Q, {r['budget']:,} steps with the reward; T auxiliary tasks "
-            f"(random-network indicators) and feature width varied, everything else as above; mean ± sd over "
-            f"{r['seeds']} seeds.\n\n"
-            + _table(["tasks T", "width", "seeds", "eval return", "last 10 % return"], rows))
+    rows = [["PVN" if learner == "pvn+linear" else "random features", tasks or "", width, c["n"], _ms(c, "eval"),
+             _ms(c, "last10")] for learner, tasks, width, c in _sweep_cells(r)]
+    return (f"{game}, a linear Q-function on frozen features, {r['budget']:,} steps with the reward; PVN with T "
+            f"auxiliary tasks (random-network indicators) and feature width varied, everything else as above, beside "
+            f"random features of each width (the control that separates width from what PVN learned); mean ± sd "
+            f"over {r['seeds']} seeds. The T = 32, width 256 cells are the main run's.\n\n"
+            + _table(["features", "tasks T", "width", "seeds", "eval return", "last 10 % return"], rows))
 
 
 def plot(r: dict, path: Path) -> None:
@@ -73,16 +80,25 @@ def plot(r: dict, path: Path) -> None:
 
     games = r["games"]
     if r["benchmark"] == "pvn-sweep":
-        fig, ax = plt.subplots(figsize=(5, 3.6))
-        s = r["summary"]
-        for width in sorted({int(k.split("|")[2]) for k in s}):
-            pts = sorted((int(k.split("|")[1]), c) for k, c in s.items() if int(k.split("|")[2]) == width)
-            ax.errorbar([p[0] for p in pts], [p[1]["eval"] for p in pts], yerr=[p[1]["eval_sd"] for p in pts],
-                        marker="o", capsize=2, label=f"width {width}")
-        ax.set_xscale("log")
-        ax.set_xlabel("auxiliary tasks T")
-        ax.set_ylabel(f"{games[0]} eval return")
-        ax.legend(fontsize=8)
+        cells = _sweep_cells(r)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.4), sharey=True)
+        pts = [(t, c) for learner, t, w, c in cells if learner == "pvn+linear" and w == 256]
+        left.errorbar([p[0] for p in pts], [p[1]["eval"] for p in pts], yerr=[p[1]["eval_sd"] for p in pts],
+                      marker="o", capsize=2, label="PVN, width 256")
+        rnd = [c for learner, t, w, c in cells if learner == "random+linear" and w == 256]
+        if rnd:
+            left.axhline(rnd[0]["eval"], color="grey", linestyle="--", label="random features, width 256")
+        left.set_xscale("log")
+        left.set_xlabel("auxiliary tasks T")
+        left.set_ylabel(f"{games[0]} eval return")
+        left.legend(fontsize=8)
+        for learner, label, t_sel in (("pvn+linear", "PVN, T = 32", 32), ("random+linear", "random features", 0)):
+            pts = [(w, c) for lr, t, w, c in cells if lr == learner and t == t_sel]
+            right.errorbar([p[0] for p in pts], [p[1]["eval"] for p in pts], yerr=[p[1]["eval_sd"] for p in pts],
+                           marker="o", capsize=2, label=label)
+        right.set_xscale("log")
+        right.set_xlabel("feature width")
+        right.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         return
