@@ -477,10 +477,10 @@ def _control_learner(entry, request):
 @check("navigation policy")
 def _navigation_policy(entry, request):
     pytest.importorskip("gymnasium", reason="navigation policies need the control extra (gymnasium)")
-    pol = entry.obj(k=8, rounds=1, episodes=6, updates=5, seed=0).fit("anytask/ObjectNav-v0")
+    pol = entry.obj(k=8, rounds=1, episodes=4, updates=3, seed=0).fit("anytask/ObjectNav-v0", max_steps=12)
     res = pol.evaluate(episodes=3)
     assert 0 <= res["sel"] <= res["success"] <= 1
-    again = entry.obj(k=8, rounds=1, episodes=6, updates=5, seed=0).fit("anytask/ObjectNav-v0")  # seeded
+    again = entry.obj(k=8, rounds=1, episodes=4, updates=3, seed=0).fit("anytask/ObjectNav-v0", max_steps=12)
     assert again.evaluate(episodes=3) == res
     folder = request.getfixturevalue("tmp_path") / entry.name
     io.save(pol, folder)

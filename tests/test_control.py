@@ -255,7 +255,7 @@ def test_object_nav_passes_gymnasium_checks_and_its_expert_is_optimal():
 def test_nav_policy_trains_evaluates_and_round_trips(tmp_path):
     from anytask.methods.control import POLICIES
 
-    pol = POLICIES.get("codebook")(k=16, rounds=2, episodes=8, updates=5, seed=0).fit()
+    pol = POLICIES.get("codebook")(k=16, rounds=2, episodes=8, updates=5, seed=0).fit(max_steps=15)
     assert len(pol.history_) == 2 and 0 <= pol.history_[-1]["success"] <= 1
     res = pol.evaluate(episodes=5, record=True)
     assert {"success", "spl", "sel", "perplexity"} <= set(res) and 1 <= res["perplexity"] <= 16
