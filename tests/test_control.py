@@ -121,7 +121,7 @@ def test_unknown_environment_is_a_clear_error():
 
 
 @needs_minatar
-@pytest.mark.parametrize("indicator", ["rnd", "hash"])
+@pytest.mark.parametrize("indicator", ["rnd", pytest.param("hash", marks=pytest.mark.slow)])
 def test_pvn_trains_saves_and_keeps_calibration(data, indicator, tmp_path):
     enc = ENCODERS.get("pvn")(n_tasks=12, width=32, indicator=indicator, p=0.05, steps=150, batch_size=64,
                               warmup=20, seed=0).fit(data)
@@ -139,6 +139,7 @@ def test_pvn_trains_saves_and_keeps_calibration(data, indicator, tmp_path):
 
 
 @needs_minatar
+@pytest.mark.slow
 def test_pvn_resumes_from_its_checkpoint(data, tmp_path, monkeypatch):
     import anytask.methods.control.base as base
 
@@ -197,6 +198,7 @@ def test_linear_q_never_changes_the_encoder_and_round_trips(data, tmp_path):
 
 
 @needs_minatar
+@pytest.mark.slow
 def test_dqn_learns_from_scratch_and_is_seeded():
     a = LEARNERS.get("dqn")(width=32, steps=300, learning_starts=100, seed=0).fit(ENV)
     b = LEARNERS.get("dqn")(width=32, steps=300, learning_starts=100, seed=0).fit(ENV)
@@ -252,6 +254,7 @@ def test_object_nav_passes_gymnasium_checks_and_its_expert_is_optimal():
 
 
 @needs_minatar
+@pytest.mark.slow
 def test_nav_policy_trains_evaluates_and_round_trips(tmp_path):
     from anytask.methods.control import POLICIES
 
