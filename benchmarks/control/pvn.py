@@ -44,8 +44,10 @@ def _learn(name: str, encoder, env: str, seed: int, budget: int) -> dict:
     last = curve[curve[:, 0] > 0.9 * budget, 1] if len(curve) else np.array([])
     ev = agent.evaluate(episodes=20, seed=10_000 + seed)
     bins = np.linspace(0, budget, 21)
-    binned = [float(curve[(curve[:, 0] > a) & (curve[:, 0] <= b), 1].mean()) if
-              ((curve[:, 0] > a) & (curve[:, 0] <= b)).any() else None for a, b in zip(bins[:-1], bins[1:])]
+    binned = []
+    for a, b in zip(bins[:-1], bins[1:]):
+        inside = (curve[:, 0] > a) & (curve[:, 0] <= b) if len(curve) else np.zeros(0, bool)
+        binned.append(float(curve[inside, 1].mean()) if inside.any() else None)
     return {"learner": name, "last10": float(last.mean()) if len(last) else None, "eval": ev["mean"],
             "eval_sd": ev["std"], "episodes": len(curve), "train_s": round(train_s, 1),
             "steps_per_s": round(budget / train_s, 1), "curve": binned}

@@ -118,18 +118,18 @@ class NavPolicy(BaseEstimator, Pretrained):
                 raise AnytaskError(f"{name}={v!r}: must be a positive integer")
 
     # -- rollouts -------------------------------------------------------------------------------------------------
-    def _rollout(self, env, seed: int, *, expert_acts: bool, record: bool = False) -> dict:
-        """One episode: the expert acts (``expert_acts``) or the policy acts greedily; the expert's action is the
-        label at every step either way (DAgger)."""
+    def _rollout(self, env, seed: int, *, expert_acts: bool, labels: bool = True, record: bool = False) -> dict:
+        """One episode: the expert acts (``expert_acts``) or the policy acts greedily; with ``labels`` the expert's
+        action is the label at every step either way (DAgger). Evaluation asks for no labels: no expert search."""
         obs, info = env.reset(seed=seed)
-        views, labels, prevs, infos, h, prev = [], [], [], [], None, N_ACTIONS
+        views, labels_, prevs, infos, h, prev = [], [], [], [], None, N_ACTIONS
         shortest, moves, start = info["shortest"], 0, tuple(env.unwrapped.pos)
         base = env.unwrapped
         success = False
         for _ in range(base.max_steps):
-            label = base.expert_action()
+            label = base.expert_action() if (labels or expert_acts) else -1
             views.append(obs["view"])
-            labels.append(label)
+            labels_.append(label)
             prevs.append(prev)
             if record:
                 infos.append(info)
@@ -148,7 +148,7 @@ class NavPolicy(BaseEstimator, Pretrained):
                 success = bool(info.get("success", False))
                 break
         n = len(views)
-        return {"view": np.stack(views), "label": np.array(labels), "prev": np.array(prevs), "goal": obs["goal"],
+        return {"view": np.stack(views), "label": np.array(labels_), "prev": np.array(prevs), "goal": obs["goal"],
                 "success": success, "steps": n, "shortest": shortest, "moves": moves,
                 "shortest_moves": int(base.dist_map[start]) if np.isfinite(base.dist_map[start]) else 0,
                 "infos": infos}
@@ -206,7 +206,7 @@ class NavPolicy(BaseEstimator, Pretrained):
                 opt.step()
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         self.net_.eval()
-        new = [self._rollout(env, next_seed + i, expert_acts=False) for i in range(int(self.episodes))]
+        new = [self._rollout(env, next_seed + i, expert_acts=False, labels=False) for i in range(int(self.episodes))]
         self.history_.append({"round": int(self.rounds), "episodes": len(data),
                               "success": float(np.mean([e["success"] for e in new]))})
         env.close()
@@ -228,7 +228,7 @@ class NavPolicy(BaseEstimator, Pretrained):
                                f"{tuple(env.observation_space['view'].shape)}")
         rows, E, Z, infos, probs = [], [], [], [], []
         for i in range(int(episodes)):
-            ep = self._rollout(env, seed + i, expert_acts=False, record=record)
+            ep = self._rollout(env, seed + i, expert_acts=False, labels=False, record=record)
             rows.append(ep)
             if record:
                 with torch.no_grad():

@@ -31,7 +31,9 @@ import torch
 from torch import nn
 
 from anytask.core.errors import AnytaskError
-from anytask.methods.control.base import ENCODERS, StateEncoder, adam, adam_lr, ema_update, obs_tensor
+from anytask.methods.control.base import (
+    ENCODERS, StateEncoder, adam, adam_lr, check_obs, ema_update, obs_tensor,
+)
 
 HASH_PRIME = 2 ** 13 - 1
 
@@ -203,8 +205,6 @@ class PVN(StateEncoder):
 
     def fire_rate(self, obs) -> np.ndarray:
         """The share of ``obs`` each indicator fires on, ``(T,)`` (the calibration check)."""
-        from anytask.methods.control.base import check_obs
-
         obs = check_obs(obs, self.obs_shape_, "this PVN")
         F = self._cumulants(obs)
         fired = (F + self.indicators_.bias.detach() > 0) if self.indicator == "rnd" else F > 0
