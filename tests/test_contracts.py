@@ -487,6 +487,20 @@ def _navigation_policy(entry, request):
     assert io.load(folder).evaluate(episodes=3) == res
 
 
+@check("agent")
+def _agent(entry, request):
+    from anytask.data.reasoning import SimulatedReasoner
+
+    small = dict(episodes=30, buffer_size=30, batch_size=8, target_update=5, seed=0)
+    agent = entry.obj(**small).fit(SimulatedReasoner("base"))
+    res = agent.evaluate("base", episodes=20)
+    assert 0 <= res["accuracy"] <= 1 and res["episodes"] == 20
+    assert entry.obj(**small).fit(SimulatedReasoner("base")).evaluate("base", episodes=20) == res  # seeded
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(agent, folder)
+    assert io.load(folder).evaluate("base", episodes=20) == res
+
+
 @check("graph encoder")
 def _graph_encoder(entry, request):
     pytest.importorskip("torch_geometric", reason="graph encoders need the graph extra (torch-geometric)")

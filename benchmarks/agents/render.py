@@ -1,0 +1,80 @@
+"""Markdown tables and figures of the agents result files, for benchmarks/docs.py (the one writer of results
+pages) and the benchmarks' --plot-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NAMES = {"rlot": "**RLoT navigator**", "random": "random blocks", "direct": "direct answer (no block)",
+         "always-reason": "always reason (CoT to depth 5)", "cot": "CoT-like: reason x2, answer",
+         "rule": "hand rule over the rubric"}
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def _acc(c: dict) -> str:
+    return f"{c['accuracy']:.3f} ± {c['accuracy_sd']:.3f}" if c.get("n", 1) > 1 and "accuracy_sd" in c \
+        else f"{c['accuracy']:.3f}"
+
+
+def rlot(r: dict) -> str:
+    s = r["summary"]
+    settings = list(s["sim"])
+    rows = []
+    for name in NAMES:
+        best = [max(s["sim"][st], key=lambda k: s["sim"][st][k]["accuracy"]) for st in settings]
+        rows.append([NAMES[name]] + [_acc(s["sim"][st][name]) + (" (best)" if b == name else "")
+                                     for st, b in zip(settings, best)]
+                    + [f"{s['sim']['base'][name]['steps']:.2f}"])
+    parts = [f"Simulated reasoner, accuracy over {r['episodes']} held-out episodes per setting (mean ± sd over "
+             f"{r['seeds']} seeds; navigators trained on `base`):", "",
+             _table(["policy"] + [f"`{st}`" for st in settings] + ["blocks / problem (base)"], rows), "",
+             "Transfer (navigator trained on one setting, evaluated on each):", "",
+             _table(["trained -> evaluated", "accuracy"], [[k, _acc(v)] for k, v in s["transfer"].items()])]
+    for cond, cell in s["lm"].items():
+        order = ["rlot"] + [k for k in NAMES if k != "rlot" and k in cell]
+        best = max(order, key=lambda k: cell[k]["accuracy"])
+        rows = [[NAMES[k] + (" (best)" if k == best else ""), _acc(cell[k]), f"{cell[k]['steps']:.2f}",
+                 f"{cell[k]['calls']:.1f}", f"{cell[k]['est_seconds']:.1f}"] for k in order]
+        parts += ["", f"SmolLM2-135M-Instruct running the blocks, condition `{cond}`, {r['problems']} word problems "
+                  "(navigators: the simulator-trained ones, no training on the LM):", "",
+                  _table(["policy", "accuracy", "blocks / problem", "LM calls / problem", "est. s / problem"], rows)]
+    return "\n".join(parts)
+
+
+def plot_rlot(r: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: figure skipped (pip install 'anytask[plot]')")
+        return
+    s = r["summary"]
+    panels = 1 + len(s["lm"]) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
+    names = list(NAMES)
+    for j in r["sim_jobs"]:
+        if j["train"] == "base":
+            axes[0].plot([50 * i + 100 for i in range(len(j["curve"]))], j["curve"], lw=1, alpha=0.7)
+    axes[0].set(title="RLoT training (sim base): accuracy", xlabel="episode (100-episode mean)", ylabel="accuracy")
+    ax = axes[1]
+    width = 0.8 / len(s["sim"])
+    for k, st in enumerate(s["sim"]):
+        ax.bar([i + k * width for i in range(len(names))], [s["sim"][st][n]["accuracy"] for n in names], width,
+               yerr=[s["sim"][st][n]["accuracy_sd"] for n in names], label=st)
+    ax.set_xticks([i + width for i in range(len(names))], names, rotation=35, ha="right", fontsize=8)
+    ax.set(title="simulated reasoner", ylabel="accuracy")
+    ax.legend(fontsize=7)
+    for ax, (cond, cell) in zip(axes[2:], s["lm"].items()):
+        xs = [n for n in names if n in cell]
+        ax.bar(range(len(xs)), [cell[n]["accuracy"] for n in xs])
+        ax.set_xticks(range(len(xs)), xs, rotation=35, ha="right", fontsize=8)
+        ax.set(title=f"SmolLM2: {cond}", ylabel="accuracy", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
