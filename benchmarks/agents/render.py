@@ -78,3 +78,76 @@ def plot_rlot(r: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+MAPLE_COLS = (("success", "task success"), ("recovery_success", "recovery success"),
+              ("action_accuracy", "action accuracy"), ("steps", "steps / task"))
+
+
+def _pm(c: dict, key: str, digits: int = 3) -> str:
+    if key not in c:
+        return ""
+    return f"{c[key]:.{digits}f} ± {c[key + '_sd']:.{digits}f}" if c["n"] > 1 else f"{c[key]:.{digits}f}"
+
+
+def maple(r: dict) -> str:
+    s, cal = r["summary"], r["calibration"]
+    parts = [f"MiniLM merge threshold {cal['threshold']:.2f}, chosen on {cal['observations']} random-walk "
+             f"observations with their own seeds (balanced accuracy {cal['balanced_accuracy']:.3f}: "
+             f"{cal['same_merged']:.1%} of same-screen pairs merged, {cal['other_merged']:.1%} of other-screen "
+             "pairs).", ""]
+    for faults in r["faults"]:
+        best = max(r["variants"], key=lambda v: s[f"{faults}|{v}"].get("success", 0))
+        rows = [[v + (" (best)" if v == best else "")] + [_pm(s[f"{faults}|{v}"], k, 1 if k == "steps" else 3)
+                                                          for k, _ in MAPLE_COLS] + [_pm(s[f"{faults}|{v}"],
+                                                                                         "states", 1)]
+                for v in r["variants"]]
+        parts += [f"Faults at {faults} per step each (pop-up, dead click, wrong navigation); 14 held-out tasks "
+                  f"after 14 training tasks, mean ± sd over {r['seeds']} seeds:", "",
+                  _table(["variant"] + [c for _, c in MAPLE_COLS] + ["FSM states"], rows), ""]
+    rows = []
+    for faults in r["faults"]:
+        for v in r["variants"]:
+            c = s[f"{faults}|{v}"]
+            if "run1_steps" in c:
+                rows.append([faults, v, _pm(c, "run1_success"), _pm(c, "run1_steps", 1), _pm(c, "run2_success"),
+                             _pm(c, "run2_steps", 1)])
+    parts += ["Second run of the same task (a fresh agent runs each held-out task twice):", "",
+              _table(["faults", "variant", "success, run 1", "steps, run 1", "success, run 2", "steps, run 2"],
+                     rows)]
+    if r.get("lm_actor"):
+        rows = [[v, f"{c['run1_success']:.2f}", f"{c['run1_steps']:.1f}", f"{c['run2_success']:.2f}",
+                 f"{c['run2_steps']:.1f}", f"{c['lm_calls_per_task']:.0f}", f"{c['lm_seconds_per_task']:.0f}"]
+                for v, c in r["lm_actor"].items()]
+        n = next(iter(r["lm_actor"].values()))["tasks"]
+        parts += ["", f"SmolLM2-135M-Instruct as the actor (rating the elements), second-run protocol on {n} "
+                  "held-out tasks, faults 5 %, seed 0:", "",
+                  _table(["variant", "success, run 1", "steps, run 1", "success, run 2", "steps, run 2",
+                          "LM calls / task (both runs)", "LM seconds / task"], rows)]
+    return "\n".join(parts)
+
+
+def plot_maple(r: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: figure skipped (pip install 'anytask[plot]')")
+        return
+    s = r["summary"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    width = 0.8 / len(r["faults"])
+    for ax, (key, label) in zip(axes, MAPLE_COLS[:3]):
+        for k, faults in enumerate(r["faults"]):
+            cells = [s[f"{faults}|{v}"] for v in r["variants"]]
+            ax.bar([i + k * width for i in range(len(cells))], [c.get(key, 0) for c in cells], width,
+                   yerr=[c.get(key + "_sd", 0) for c in cells], label=f"faults {faults}")
+        ax.set_xticks([i + width / 2 for i in range(len(r["variants"]))], r["variants"], rotation=30, ha="right",
+                      fontsize=8)
+        ax.set(title=label, ylim=(0, 1.05))
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
