@@ -917,6 +917,10 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("The codebook bottleneck in grid-world object-goal navigation: success, SPL, SEL, probes",
                 ("control/codebook.json",), renderer("control", "codebook"), "control/codebook.png"),
     ]),
+    "agents": ("Agents: one frozen LM reused across reasoning and tasks", [
+        Section("RL of Thoughts: a learned navigator over logic blocks, on the simulated reasoner and on SmolLM2",
+                ("agents/rlot.json",), renderer("agents", "rlot"), "agents/rlot.png"),
+    ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),
     ]),

@@ -10,7 +10,7 @@ are shuffled: the agent runs the first 14 once (``fit``: knowledge built) and is
 (``evaluate``: task success, recovery success = success among episodes with an injected fault, action accuracy,
 steps), at two fault rates (pop-up, dead click and wrong navigation at 5 % each per step, then 15 %). Second run:
 per held-out task, a fresh agent runs it twice; steps and success of each run. Actor: the scripted word-overlap
-actor; SmolLM2-135M-Instruct rating the elements instead on the second-run protocol (4 tasks, seed 0), with its
+actor; SmolLM2-135M-Instruct rating the elements instead on the second-run protocol (3 tasks, seed 0), with its
 calls and seconds. Variants: full; no FSM (reactive); FSM without pre/post-condition checks; no persistence (an
 empty FSM for every task); exact-match states.
 """
@@ -93,9 +93,8 @@ def job(spec: dict) -> dict:
     t = time.time()
     agent = MapleAgent(**params, p_popup=p, p_dead=p, p_wrong=p, seed=spec["seed"]).set_components(embed=embed)
     agent.fit(train, seed=1000 * spec["seed"])
-    res = {**{k: spec[k] for k in ("variant", "seed", "faults")},
-           "fit_success": float(np.mean([r["success"] for r in agent.history_])),
-           **agent.evaluate(test, seed=1000 * spec["seed"] + 500)}
+    res = {**agent.evaluate(test, seed=1000 * spec["seed"] + 500), "variant": spec["variant"], "seed": spec["seed"],
+           "fault_rate": spec["faults"], "fit_success": float(np.mean([r["success"] for r in agent.history_]))}
     if spec["variant"] in SECOND_RUN:
         firsts, seconds = [], []
         for i, task in enumerate(test):
@@ -154,7 +153,7 @@ def summarise(jobs: list[dict]) -> dict:
     summary = {}
     for faults in FAULTS:
         for v in VARIANTS:
-            rows = [j for j in jobs if j["variant"] == v and j["faults"] == faults]
+            rows = [j for j in jobs if j["variant"] == v and j["fault_rate"] == faults]
             cell = {"n": len(rows)}
             for k in ("success", "recovery_success", "action_accuracy", "steps", "states", "fit_success",
                       "run1_steps", "run2_steps", "run1_success", "run2_success"):
@@ -168,7 +167,7 @@ def summarise(jobs: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--lm-tasks", type=int, default=4, help="tasks for the SmolLM2 actor (0: none)")
+    ap.add_argument("--lm-tasks", type=int, default=3, help="tasks for the SmolLM2 actor (0: none)")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/anytask-maple-bench")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "maple.json"))

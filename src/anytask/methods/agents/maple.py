@@ -244,7 +244,7 @@ class MapleAgent(BaseEstimator, Pretrained):
         scores at ``temperature`` (0: the best, ties at random), so a reactive agent does not repeat a no-op
         forever."""
         prompt = (f"Goal: {goal_text}\nScreen: {obs['screen']}\nElements: {', '.join(obs['elements'])}\n"
-                  "Which one should be used next?")
+                  f"Which one should be used next? Reply with one of: {', '.join(options)}.")
         scores = np.asarray(self.actor.rate(prompt, [""], options, kind="actor")[0], np.float64)
         if bonus is not None:
             scores = scores + bonus
