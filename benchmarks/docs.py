@@ -920,6 +920,10 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "agents": ("Agents: one frozen LM reused across reasoning and tasks", [
         Section("RL of Thoughts: a learned navigator over logic blocks, on the simulated reasoner and on SmolLM2",
                 ("agents/rlot.json",), renderer("agents", "rlot"), "agents/rlot.png"),
+        Section("MAPLE: a persistent FSM memory for a GUI agent on a simulated phone, against its ablations",
+                ("agents/maple.json",), renderer("agents", "maple"), "agents/maple.png"),
+        Section("LMA3: an autotelic loop in Mini-CookingWorld, its ablations, and SmolLM2 in the loop",
+                ("agents/lma3.json",), renderer("agents", "lma3"), "agents/lma3.png"),
     ]),
     "cli": ("The command line: what a user waits for", [
         Section("Wall time of everyday commands, before and after", ("cli/wall_time.json",), cli_wall_time),

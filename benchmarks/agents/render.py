@@ -10,6 +10,19 @@ NAMES = {"rlot": "**RLoT navigator**", "random": "random blocks", "direct": "dir
          "rule": "hand rule over the rubric"}
 
 
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, or None (with a note) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: figure skipped (pip install 'anytask[plot]')")
+        return None
+    return plt
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
                      + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
@@ -46,13 +59,8 @@ def rlot(r: dict) -> str:
 
 
 def plot_rlot(r: dict, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: figure skipped (pip install 'anytask[plot]')")
+    plt = _pyplot()
+    if plt is None:
         return
     s = r["summary"]
     panels = 1 + len(s["lm"]) + 1
@@ -128,13 +136,8 @@ def maple(r: dict) -> str:
 
 
 def plot_maple(r: dict, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: figure skipped (pip install 'anytask[plot]')")
+    plt = _pyplot()
+    if plt is None:
         return
     s = r["summary"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -148,6 +151,53 @@ def plot_maple(r: dict, path: Path) -> None:
                       fontsize=8)
         ax.set(title=label, ylim=(0, 1.05))
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def lma3(r: dict) -> str:
+    s = r["summary"]
+    best = max(r["variants"], key=lambda v: s[v]["coverage"])
+    rows = [[v + (" (best)" if v == best else ""), _pm(s[v], "mastered", 0), _pm(s[v], "atomic", 0),
+             _pm(s[v], "composite", 0), _pm(s[v], "coverage"), f"{s[v]['fit_s']:.0f}"] for v in r["variants"]]
+    parts = [f"Rule-based components, {r['episodes']} episodes, mean ± sd over {r['seeds']} seeds:", "",
+             _table(["loop", "goals mastered", "atomic", "composite", "held-out coverage", "s / run"], rows)]
+    if r.get("lm"):
+        rows = []
+        for j in r["lm"]:
+            rule = j["rule_same_episodes"]
+            rows.append([f"SmolLM2 as the {j['part']} function" if j["part"] == "reward" else
+                         f"SmolLM2 as the {j['part']}er", j["episodes"], j["mastered"], rule["mastered"],
+                         f"{j['precision']:.3f}" if j["precision"] is not None else "",
+                         f"{j['coverage']:.3f}", f"{rule['coverage']:.3f}", j["lm_calls"],
+                         f"{j['lm_seconds'] / j['episodes']:.1f}",
+                         sum(j["parse_failures"].values())])
+        parts += ["", "SmolLM2-135M-Instruct in the loop (seed 0; the other parts rule-based), beside the rule loop "
+                  "over the same episodes:", "",
+                  _table(["loop", "episodes", "goals mastered", "rule loop: mastered", "precision (replay check)",
+                          "coverage", "rule loop: coverage", "LM calls", "LM s / episode", "unparsable answers"],
+                         rows)]
+    return "\n".join(parts)
+
+
+def plot_lma3(r: dict, path: Path) -> None:
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    colours = dict(zip(r["variants"], plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for j in r["jobs"]:
+        step = max(1, r["episodes"] // 50)
+        axes[0].plot([i * step for i in range(len(j["curve"]))], j["curve"], color=colours[j["variant"]], lw=1,
+                     label=j["variant"] if j["seed"] == 0 else None)
+    axes[0].set(title="repertoire growth", xlabel="episode", ylabel="goals mastered", yscale="log")
+    axes[0].legend(fontsize=8)
+    s = r["summary"]
+    axes[1].bar(range(len(r["variants"])), [s[v]["coverage"] for v in r["variants"]],
+                yerr=[s[v]["coverage_sd"] for v in r["variants"]], color=[colours[v] for v in r["variants"]])
+    axes[1].set_xticks(range(len(r["variants"])), r["variants"], rotation=20, ha="right", fontsize=8)
+    axes[1].set(title="held-out goal coverage", ylim=(0, 1.05))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
