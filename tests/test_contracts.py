@@ -507,8 +507,8 @@ def _agent(entry, request):
             agent.evaluate(all_tasks()[4:5])
         return
     if entry.name == "lma3":  # Mini-CookingWorld with the rule oracle
-        agent = entry.obj(episodes=40, seed=0).fit()
-        assert agent.mastered() == entry.obj(episodes=40, seed=0).fit().mastered()  # seeded
+        agent = entry.obj(episodes=20, seed=0).fit()
+        assert agent.mastered() == entry.obj(episodes=20, seed=0).fit().mastered()  # seeded
         io.save(agent, folder)
         assert io.load(folder).coverage() == agent.coverage()
         return

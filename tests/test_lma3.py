@@ -38,9 +38,9 @@ def test_parse_goal_is_strict():
 
 
 def test_loop_hindsight_replays_composites_use_mastered_goals_and_repertoire_grows():
-    agent = LMA3Agent(episodes=150, seed=0).fit()
+    agent = LMA3Agent(episodes=80, seed=0).fit()
     assert all(b >= a for a, b in zip(agent.curve_, agent.curve_[1:]))  # never decreases
-    for goal, seq in list(agent.repertoire_.items())[:80]:  # every hindsight entry replays to its goal
+    for goal, seq in list(agent.repertoire_.items())[:40]:  # hindsight entries replay to their goals
         ran, states = replay(seq, skip_invalid=False)
         assert holds(goal, states), goal
     atomic = {g for g in agent.repertoire_ if split_goal(g)[0] == "atomic"}
@@ -66,10 +66,11 @@ def test_eval_goals_never_appear_in_any_prompt():
 
     spy = RuleLM(respond, rate)
     spy.knows_truth = True
-    LMA3Agent(episodes=100, seed=1).set_components(lm=spy).fit()
+    LMA3Agent(episodes=50, seed=1).set_components(lm=spy).fit()
     assert prompts and not any(g in p for g in EVAL_GOALS for p in prompts)
 
 
+@pytest.mark.slow
 def test_ablations_change_what_is_learned():
     full = LMA3Agent(episodes=120, seed=0).fit()
     flat = LMA3Agent(episodes=120, seed=0, compose=False).fit()
@@ -82,7 +83,7 @@ def test_ablations_change_what_is_learned():
 def test_unparsable_lm_answers_fall_back_and_are_counted():
     babble = RuleLM(lambda kind, p: "I like soup", name="babble")
     lm = RoutedLM({"relabel": babble, "goal": babble}, default=cooking_oracle())
-    agent = LMA3Agent(episodes=60, seed=0).set_components(lm=lm).fit()
+    agent = LMA3Agent(episodes=40, seed=0).set_components(lm=lm).fit()
     assert lm.stats.parse_failures["relabel"] > 0 and lm.stats.parse_failures["goal"] > 0
     assert len(agent.mastered()) > 10  # the rules answered instead: learning went on
 
@@ -113,7 +114,7 @@ def test_dedup_merges_paraphrases():
 
 
 def test_round_trip_and_bad_parameters(tmp_path):
-    agent = LMA3Agent(episodes=60, seed=2).fit()
+    agent = LMA3Agent(episodes=30, seed=2).fit()
     io.save(agent, tmp_path / "lma3")
     loaded = io.load(tmp_path / "lma3")
     assert loaded.repertoire_ == agent.repertoire_ and loaded.coverage() == agent.coverage()
