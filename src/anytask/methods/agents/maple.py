@@ -11,8 +11,9 @@ is a transition, counted. The agent uses it to
   becomes *stable*;
 * **navigate** along known transitions to a known state that satisfies the next pre-condition, and explore
   untried actions first (nearest state with one, by known paths) when none is known;
-* **recover**: a pop-up is closed, a dead click retried, and after a wrong screen it **rolls back** to the last
-  stable state by a known path (blind ``back`` only when none is known);
+* **recover**: a pop-up is closed, a dead click retried, and after an unexpected screen, when no known path leads
+  on from there, it **rolls back**: one step towards the last stable state by a known path (blind ``back`` only
+  when none is known), then plans again from where that step lands;
 * **keep knowledge**: the FSM is saved as JSON (with the world's version; another version's file is refused) and
   loaded by the next run, which then needs fewer steps.
 
