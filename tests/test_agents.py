@@ -15,7 +15,8 @@ from anytask.data.reasoning import BLOCKS, REASON, REFINE, TERMINATE, SimulatedR
 from anytask.methods.agents import AGENTS, BackboneLM, CallStats, RoutedLM, RuleLM
 from anytask.methods.agents.base import first_int
 from anytask.methods.agents.rlot import (
-    POLICIES, DuelingQ, LMReasoner, Navigator, Replay, double_dqn_targets, evaluate_policy, parse_rubric,
+    POLICIES, DuelingQ, LMReasoner, Navigator, Replay, double_dqn_targets, evaluate_policy, first_step_mask,
+    parse_rubric,
     reasoning_oracle, run_episode,
 )
 
@@ -115,6 +116,7 @@ def test_first_step_mask_replaces_refine_with_reason():
     obs = np.array([[3, 2, 3, 2, 1, 1, 1]])
     assert nav.predict(obs)[0] == REFINE and nav.act(obs, t=1) == REFINE
     assert nav.act(obs, t=0) == REASON
+    assert first_step_mask(REFINE, 0) == REASON and first_step_mask(REFINE, 1) == REFINE
     ep = run_episode(SimulatedReasoner("base"), lambda o, t: REFINE, seed=0)
     assert ep["blocks"][0] == "reason" and set(ep["blocks"][1:]) == {"refine"}
 

@@ -7,7 +7,7 @@ import pytest
 
 from anytask.core import io
 from anytask.core.errors import AnytaskError
-from anytask.data.cooking import CookingWorld, achieved, atomic_goals, holds, split_goal
+from anytask.data.cooking import CookingWorld, achieved, atomic_goals, holds, holds_at, split_goal
 from anytask.methods.agents import AGENTS, RoutedLM, RuleLM
 from anytask.methods.agents.lma3 import EVAL_GOALS, LMA3Agent, cooking_oracle, parse_goal, replay
 
@@ -27,6 +27,7 @@ def test_world_is_deterministic_and_checks_commands():
     assert holds("cut the apple then cook the apple", states) and not holds("cook the apple then cut the apple",
                                                                            states)
     assert holds("go to the garden and put the apple on the table", states)
+    assert holds_at("cut the apple then cook the apple", states) == 6 and holds_at("eat the apple", states) is None
     with pytest.raises(AnytaskError, match="reset"):
         CookingWorld().step("look")
 

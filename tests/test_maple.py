@@ -145,6 +145,12 @@ def test_knowledge_makes_the_second_run_shorter_and_ablations_are_parameters(tmp
         agent().fit([])
 
 
+def test_an_agent_saved_before_fitting_loads_and_builds_its_fsm(tmp_path):
+    io.save(agent(seed=0), tmp_path / "unfitted")
+    loaded = io.load(tmp_path / "unfitted").set_components(embed=bag_embed)
+    assert loaded.evaluate([make_task("note", "Ana")])["states"] > 0  # an FSM agent, not a reactive one
+
+
 def test_registered_with_its_paper():
     entry = AGENTS.entry("maple")
     assert "2505.23596" in entry.reference and entry.caps.saveable

@@ -26,17 +26,15 @@ DOORS = {"kitchen": ("pantry", "garden", "dining room"), "pantry": ("kitchen",),
 FOODS = {"apple": "garden", "carrot": "garden", "potato": "pantry", "bread": "pantry", "tomato": "fridge",
          "egg": "fridge"}
 CONTAINERS = {"fridge": "kitchen", "cupboard": "pantry", "basket": "garden"}
-ATOMIC_TEMPLATES = ("go to the {room}", "take the {food}", "cut the {food}", "cook the {food}", "eat the {food}",
-                    "open the {box}", "put the {food} in the {box}", "put the {food} on the table")
 
 
 def initial_state() -> dict:
     return {"room": "kitchen", "inventory": [], "knife": "kitchen",
             "food": {f: {"at": at, "cut": False, "cooked": False, "eaten": False} for f, at in FOODS.items()},
-            "open": {c: False for c in CONTAINERS}, "visited": ["kitchen"]}
+            "open": {c: False for c in CONTAINERS}}
 
 
-def _where(state: dict, at: str) -> str | None:
+def _where(at: str) -> str | None:
     """The room an item or container place is in (None for the inventory or an eaten food)."""
     if at in ROOMS:
         return at
@@ -53,7 +51,7 @@ def _visible(state: dict, food: str) -> bool:
         return False
     if f["at"] in CONTAINERS and not state["open"][f["at"]]:
         return False
-    return _where(state, f["at"]) == state["room"]
+    return _where(f["at"]) == state["room"]
 
 
 class CookingWorld:
@@ -111,8 +109,6 @@ class CookingWorld:
         verb, obj = (m.group(1), m.group(2)) if m else (command.split()[0], command.removeprefix("go to the "))
         if verb == "go":
             s["room"] = obj
-            if s["room"] not in s["visited"]:
-                s["visited"].append(s["room"])
         elif verb == "take":
             s["inventory"].append(obj)
             if obj == "knife":
@@ -185,16 +181,22 @@ def split_goal(goal: str) -> tuple[str, list[str]]:
     return "atomic", [goal.strip()]
 
 
-def holds(goal: str, states: list[dict]) -> bool:
-    """Whether a trajectory of states (the initial one first) achieves ``goal``: an atomic goal at some step,
-    "A then B then ..." in that order, "A and B" each at some step."""
+def holds_at(goal: str, states: list[dict]) -> int | None:
+    """The first step at which a trajectory of states (the initial one first) has achieved ``goal`` — an atomic
+    goal at some step, "A then B then ..." in that order, "A and B" each at some step — or None: so
+    ``states[: holds_at(goal, states) + 1]`` is its shortest achieving prefix."""
     kind, parts = split_goal(goal)
     if kind == "and":
-        return all(_first(p, states) is not None for p in parts)
+        times = [_first(p, states) for p in parts]
+        return None if None in times else max(times)
     t = 0
     for p in parts:
-        found = _first(p, states, t + 1)
-        if found is None:
-            return False
-        t = found
-    return True
+        t = _first(p, states, t + 1)
+        if t is None:
+            return None
+    return t
+
+
+def holds(goal: str, states: list[dict]) -> bool:
+    """Whether a trajectory of states (the initial one first) achieves ``goal`` (see ``holds_at``)."""
+    return holds_at(goal, states) is not None

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from anytask.core.errors import AnytaskError
 from anytask.core.io import Pretrained
 from anytask.data.cooking import (
-    CONTAINERS, FOODS, ROOMS, CookingWorld, achieved, atomic_goals, holds, split_goal,
+    CONTAINERS, FOODS, ROOMS, CookingWorld, achieved, atomic_goals, holds, holds_at, split_goal,
 )
 from anytask.methods.agents.base import AGENTS, RoutedLM, RuleLM, TextLM
 
@@ -216,9 +216,9 @@ class LMA3Agent(BaseEstimator, Pretrained):
         shortest one (it knows when the goal held), with an LM judge the whole episode (nothing else tells it)."""
         t = len(states) - 1
         if self._judge_is_rules():
-            if not holds(goal, states):
+            t = holds_at(goal, states)
+            if t is None:
                 return  # the rules would say no: skip the call
-            t = next(k for k in range(1, len(states)) if holds(goal, states[: k + 1]))
         prefix = commands[:t]
         if not self._reward(goal, prefix):
             return

@@ -378,7 +378,7 @@ class MapleAgent(BaseEstimator, Pretrained):
     def evaluate(self, tasks: Sequence[Task], seed: int = 10_000) -> dict:
         """Run each task (continuing the agent's memory when ``persist``); success, recovery success (success
         among episodes with at least one injected fault), action accuracy and steps."""
-        if not hasattr(self, "memory_"):
+        if getattr(self, "memory_", None) is None:
             self.memory_ = self._new_memory()
         rows = [self._step(t, seed + i) for i, t in enumerate(tasks)]
         faulty = [r["success"] for r in rows if r["faults"]]
@@ -397,8 +397,6 @@ class MapleAgent(BaseEstimator, Pretrained):
     @classmethod
     def _from_state(cls, params, extra, tensors):
         agent = cls(**params)
-        if extra.get("memory") is not None:
+        if extra.get("memory") is not None:  # else evaluate starts an empty FSM
             agent.memory_ = FSM.from_dict(extra["memory"], lambda texts: agent.embed(texts))
-        elif agent.fsm:
-            agent.memory_ = None
         return agent

@@ -119,7 +119,7 @@ class LMReasoner:
         index = (options or {}).get("index", self._next)
         if not 0 <= index < len(self.problems):
             raise AnytaskError(f"problem index {index} is outside 0..{len(self.problems) - 1}")
-        self._problem, self.steps, self.depth = self.problems[index], [], 0
+        self._index, self._problem, self.steps, self.depth = index, self.problems[index], [], 0
         self._next = (index + 1) % len(self.problems)
         self._calls0 = self.lm.stats.total_calls
         self._seconds0 = self.lm.stats.total_seconds
@@ -157,7 +157,7 @@ class LMReasoner:
         else:  # REASON (and REFINE with nothing to refine yet)
             self.steps.append(self._gen("block:reason", "Write only the next step of the solution, in one short "
                                         "sentence with its calculation."))
-        return self._rubric(), self._prm(), False, False, {"index": self.problems.index(self._problem)}
+        return self._rubric(), self._prm(), False, False, {"index": self._index}
 
 
 def reasoning_oracle(problems: Sequence[Problem]) -> RuleLM:
@@ -249,6 +249,11 @@ def double_dqn_targets(online: nn.Module, target: nn.Module, r, done, s2, gamma:
         return r + gamma * (1 - done) * target(s2).gather(1, a2).squeeze(1)
 
 
+def first_step_mask(block: int, t: int) -> int:
+    """At the first step there is nothing to refine: *refine* becomes *reason* (the official code maps 3 to 0)."""
+    return REASON if t == 0 and block == REFINE else block
+
+
 def _features(obs) -> np.ndarray:
     return np.asarray(obs, dtype=np.float32) / 3.0
 
@@ -268,9 +273,7 @@ def run_episode(env, policy: Callable[[np.ndarray, int], int], *, seed: int | No
     obs, _ = env.reset(seed=seed, options=options) if options is not None else env.reset(seed=seed)
     blocks, t = [], 0
     while True:
-        a = int(policy(obs, t))
-        if t == 0 and a == REFINE:
-            a = REASON
+        a = first_step_mask(int(policy(obs, t)), t)
         blocks.append(BLOCKS[a])
         obs, _, done, _, info = env.step(a)
         t += 1
@@ -358,8 +361,7 @@ class Navigator(BaseEstimator, Pretrained):
                 else:
                     with torch.no_grad():
                         a = int(self.net_(torch.from_numpy(s)[None]).argmax(1))
-                if t == 0 and a == REFINE:
-                    a = REASON
+                a = first_step_mask(a, t)
                 obs2, r, done, _, info = env.step(a)
                 s2 = _features(obs2)
                 replay.add(s, a, r, float(done), s2)
@@ -401,7 +403,7 @@ class Navigator(BaseEstimator, Pretrained):
 
     def act(self, obs, t: int = 1) -> int:
         a = int(self.predict(obs)[0])
-        return REASON if t == 0 and a == REFINE else a
+        return first_step_mask(a, t)
 
     def evaluate(self, env="base", episodes: int | None = None, seed: int = 0, progress: bool = False) -> dict:
         return evaluate_policy(env, self.act, episodes, seed, progress)
