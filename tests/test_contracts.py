@@ -556,3 +556,52 @@ def _valuation(entry, request):
     assert r["relevance"] == pytest.approx(1) and r["diversity"] == pytest.approx(0, abs=1e-6)
     r = entry.obj(same, other)
     assert 0 <= r["relevance"] <= 1 and 0 <= r["diversity"] <= 1 and r["relevance"] + r["diversity"] <= 1 + 1e-9
+
+
+@check("infiller")
+def _infiller(entry, request):
+    from anytask.data.images import task_grids
+
+    small = dict(dim=32, depth=1, heads=2, steps=4, batch_size=8, seed=0)
+    model = entry.obj(**small).fit(["invert", "flip_v"])
+    grids, _ = task_grids("transpose", 6, 1, seed=1)
+    out = model.infill(grids)
+    assert out.shape == (6, 16, 16) and np.isfinite(out).all()
+    np.testing.assert_array_equal(entry.obj(**small).fit(["invert", "flip_v"]).infill(grids), out)  # seeded
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(model, folder)
+    np.testing.assert_array_equal(io.load(folder).infill(grids), out)
+
+
+@check("infiller adapter")
+def _infiller_adapter(entry, request):
+    pytest.importorskip("peft", reason="IC-LoRA needs PEFT (the lm or bench extra)")
+    from anytask.data.images import task_grids
+    from anytask.methods.generative import GridInfiller
+
+    base = GridInfiller(dim=32, depth=1, heads=2, steps=3, batch_size=8).fit(["invert"])
+    before = {k: v.clone() for k, v in base.net_.state_dict().items()}
+    grids, truth = task_grids("erode", 12, 0, seed=2)
+    canv = [[[g[-1][0], truth[i]]] for i, g in enumerate(grids)]
+    tuned = entry.obj(base, steps=4, seed=0).fit(canv)
+    assert all(torch.equal(before[k], v) for k, v in base.net_.state_dict().items())  # the base is never changed
+    out = tuned.infill(grids)
+    np.testing.assert_array_equal(entry.obj(base, steps=4, seed=0).fit(canv).infill(grids), out)
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(tuned, folder)
+    np.testing.assert_allclose(io.load(folder).infill(grids), out, atol=1e-5)
+
+
+@check("scene reader")
+def _scene_reader(entry, request):
+    from anytask.data.scenes import toy_scenes
+
+    scenes = toy_scenes(64, regions=4, fine=2, colours=4, shapes=3, seed=0)
+    small = dict(width=16, heads=2, layers=2, steps=4, batch_size=8, seed=0)
+    reader = entry.obj(**small).fit(scenes)
+    pred = reader.predict(scenes)
+    assert pred.shape == (64,) and set(pred) <= {0, 1, 2}
+    np.testing.assert_array_equal(entry.obj(**small).fit(scenes).predict(scenes), pred)
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(reader, folder)
+    np.testing.assert_array_equal(io.load(folder).predict(scenes), pred)

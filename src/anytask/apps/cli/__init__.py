@@ -17,7 +17,7 @@ from anytask import __version__
 from anytask.core.errors import AnytaskError
 
 SUBCOMMANDS = ("listing", "embed", "fit", "predict", "explain", "index", "search", "bench", "prompt", "generate",
-               "merge", "finetune", "stream", "difficulty", "graph", "value", "distill",
+               "merge", "finetune", "stream", "difficulty", "graph", "value", "distill", "infill",
                "serve", "cache", "demo")
 
 
