@@ -13,7 +13,7 @@ from anytask.data.scenes import toy_scenes
 from anytask.methods.generative import SceneReader
 from anytask.methods.generative.lscenellm import N_TEXT, FlexLayer
 
-SMALL = dict(width=32, heads=2, layers=2, start=1, steps=8, batch_size=16)
+SMALL = dict(width=32, heads=2, layers=2, start=1, steps=8, batch_size=16, pretrain=0.0)
 
 
 @pytest.fixture(scope="module")
