@@ -73,8 +73,8 @@ def main() -> None:
         return plot_lscenellm(json.loads(out.read_text()), out.with_suffix(".png"))
     Path(args.work).mkdir(parents=True, exist_ok=True)
     t = time.time()
-    specs = [{"variant": v, "seed": s, "steps": args.steps, "width": args.width, "work": args.work} for s in range(args.seeds)
-             for v in VARIANTS]
+    specs = [{"variant": v, "seed": s, "steps": args.steps, "width": args.width, "work": args.work}
+             for s in range(args.seeds) for v in VARIANTS]
     with mp.get_context("spawn").Pool(args.procs) as pool:
         jobs = pool.map(job, specs, chunksize=1)
     summary = {}
@@ -90,7 +90,8 @@ def main() -> None:
             cell["recall_by_layer"] = np.mean([r["recall_by_layer"] for r in rows], axis=0).round(4).tolist()
         summary[v] = cell
     result = {"benchmark": "lscenellm", "command": " ".join(["python"] + sys.argv), "seeds": args.seeds,
-              "steps": args.steps, "width": args.width, "variants": list(VARIANTS), "summary": summary, "jobs": jobs,
+              "steps": args.steps, "width": args.width, "variants": list(VARIANTS), "summary": summary,
+              "jobs": jobs,
               "wall_s": round(time.time() - t, 1),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, {args.procs} processes x 1 thread",
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}

@@ -113,8 +113,8 @@ def ic_lora_tables(result: dict) -> str:
                     "in-context, 2 rows (no tuning)"], rows)
     p = s["trainable"]
     cost = _table(["", "no tuning", "LoRA (rank 4)", "full fine-tuning"],
-                  [["trainable parameters", p["none"], f"{p['lora']:,} ({100 * p['lora'] / s['base_parameters']:.1f} %)",
-                    f"{p['full']:,}"],
+                  [["trainable parameters", p["none"],
+                    f"{p['lora']:,} ({100 * p['lora'] / s['base_parameters']:.1f} %)", f"{p['full']:,}"],
                    ["tuning seconds (200 steps)"] + [f"{s['tune_s'][m]:.1f}" for m in ("none", "lora", "full")]])
     return (f"Infilling MSE of the target panel on 200 fresh canvases per relation, mean ± sd over "
             f"{result['seeds']} seeds (lower is better)\n\n{table}\n\n{cost}")

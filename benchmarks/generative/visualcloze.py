@@ -10,8 +10,9 @@ on four groups: 8 training tasks (seen), the held-out operations (transpose, ero
 (pairs of trained operations never trained together) and the reverse tasks (inverses of trained shifts and the
 rotation). Baselines in the same run: copy the query's condition; copy the target of the first example row (the
 card's copy baseline); the mean of the example targets; and, as an oracle that knows the task, its mean target
-panel (the best constant under MSE, from 1,000 other grids). MNIST digits (shared data, 16 px) as a second image source for the
-held-out groups, never trained on. No setting was tuned on these groups. Pictures: infills of held-out tasks.
+panel (the best constant under MSE, from 1,000 other grids). MNIST digits (shared data, 16 px) as a second image
+source for the held-out groups, never trained on. No setting was tuned on these groups. Pictures: infills of
+held-out tasks.
 """
 
 from __future__ import annotations
