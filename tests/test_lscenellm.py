@@ -68,3 +68,26 @@ def test_modes_report_tokens_attended_and_save(scenes, tmp_path):
         m.predict(toy_scenes(4, regions=8, fine=3, colours=5, shapes=4))
     with pytest.raises(AnytaskError, match="mode"):
         SceneReader(mode="zoom").fit(scenes)
+
+
+def test_text_scenes_ask_about_a_word_in_exactly_one_document():
+    from anytask.data.scenes import text_scenes
+
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(40)]
+    tokens = [list(rng.choice(vocab, size=5, replace=False)) for _ in range(30)]
+    states = rng.normal(size=(30, 5, 8)).astype(np.float32)
+    vectors = {w: rng.normal(size=6) for w in vocab[:30]}
+    labels = rng.integers(0, 3, size=30)
+    s = text_scenes(tokens, states, labels, vectors, 50, regions=4, seed=1)
+    assert s.question.shape == (50, 6) and s.fine.shape == (50, 4, 5, 8) and s.n_shapes == 3
+    words, table = list(vectors), np.stack(list(vectors.values()))
+    for i in range(50):
+        w = words[int(np.abs(table - s.question[i]).sum(axis=1).argmin())]
+        owners = [r for r in range(4) if any(np.allclose(s.fine[i, r], states[d]) and w in tokens[d]
+                                             for d in range(30))]
+        assert owners == [s.relevant[i]]
+    reader = SceneReader(**SMALL).fit(s)
+    assert reader.predict(s).shape == (50,)
+    with pytest.raises(AnytaskError, match="by id but this reader was trained on questions by vector"):
+        reader.predict(toy_scenes(4, regions=4, fine=5, colours=5, shapes=3))

@@ -1,13 +1,15 @@
 """LSceneLLM (card 24): the attention-guided magnifier against coarse-only and all-fine readers on toy scenes.
 
     python benchmarks/generative/lscenellm.py --out benchmarks/generative/lscenellm.json
+    python benchmarks/generative/lscenellm.py --scenes small --out benchmarks/generative/lscenellm_small.json
 
 Protocol, fixed before the run (the card's toy task): 16 coarse region tokens, each the mean of 4 hidden fine
 tokens (colour one-hot ⊕ shape one-hot + noise; 12 colours, 6 shapes); the question names a colour that is on
-exactly one element and the answer is its shape (chance 1/6). Per seed: 20,000 training scenes, 2,000 test
-scenes (other seeds); a 3-layer transformer of width 64 (the card's 128 halved for CPU time) trained 1,000 steps
-of 64 scenes (AdamW, lr 3e-3; the base alone for the first 30 %, then the blend warms up over 20 %) as
-coarse-only, all-fine (every fine token in the sequence: the upper bound at more compute), the magnifier from the
+exactly one element and the answer is its shape (chance 1/6). ``--scenes small`` (8 regions x 4, 8 colours,
+4 shapes; chance 1/4) is the second, smaller configuration, added after the card-sized run. Per seed: 20,000
+training scenes, 2,000 test scenes (other seeds); a 3-layer transformer of width 64 (the card's 128 halved for
+CPU time) trained 1,000 steps of 64 scenes (AdamW, lr 3e-3; the base alone for the first 30 %, then the blend
+warms up over 20 %) as coarse-only, all-fine (every fine token in the sequence: the upper bound at more compute), the magnifier from the
 first layer (``start=0``, the default) and from the second (``start=1``, the card's "from layer 2"). Reported:
 accuracy, keys attended per text token summed over layers, regions magnified, and the question token's selection
 recall / precision of the relevant region; training seconds on one thread.
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+SCENES = {"card": {"regions": 16, "fine": 4, "colours": 12, "shapes": 6},   # the card's toy scenes
+          "small": {"regions": 8, "fine": 4, "colours": 8, "shapes": 4}}
 VARIANTS = {"coarse only": {"mode": "coarse"}, "all fine (upper bound)": {"mode": "all-fine"},
             "magnifier (from layer 1)": {"mode": "magnifier", "start": 0},
             "magnifier (from layer 2)": {"mode": "magnifier", "start": 1}}
@@ -40,12 +44,13 @@ def job(spec: dict) -> dict:
     from anytask.methods.generative import SceneReader
 
     torch.set_num_threads(1)
-    cache = Path(spec["work"]) / f"lscene-{spec['seed']}-{spec['variant'].split()[0]}-{spec['steps']}" \
+    tag = "" if spec["scenes"] == "card" else spec["scenes"] + "-"
+    cache = Path(spec["work"]) / f"lscene-{tag}{spec['seed']}-{spec['variant'].split()[0]}-{spec['steps']}" \
         f"-{VARIANTS[spec['variant']].get('start', 0)}-{spec['width']}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    train = toy_scenes(20_000, seed=100 + spec["seed"])
-    test = toy_scenes(2_000, seed=900 + spec["seed"])
+    train = toy_scenes(20_000, seed=100 + spec["seed"], **SCENES[spec["scenes"]])
+    test = toy_scenes(2_000, seed=900 + spec["seed"], **SCENES[spec["scenes"]])
     t = time.perf_counter()
     reader = SceneReader(steps=spec["steps"], width=spec["width"], seed=spec["seed"],
                          **VARIANTS[spec["variant"]]).fit(train)
@@ -60,6 +65,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--scenes", choices=list(SCENES), default="card",
+                    help="card: 16 regions x 4, 12 colours, 6 shapes; small: 8 regions x 4, 8 colours, 4 shapes")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/anytask-generative-bench")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "lscenellm.json"))
@@ -73,7 +80,8 @@ def main() -> None:
         return plot_lscenellm(json.loads(out.read_text()), out.with_suffix(".png"))
     Path(args.work).mkdir(parents=True, exist_ok=True)
     t = time.time()
-    specs = [{"variant": v, "seed": s, "steps": args.steps, "width": args.width, "work": args.work}
+    specs = [{"variant": v, "seed": s, "steps": args.steps, "width": args.width, "scenes": args.scenes,
+              "work": args.work}
              for s in range(args.seeds) for v in VARIANTS]
     with mp.get_context("spawn").Pool(args.procs) as pool:
         jobs = pool.map(job, specs, chunksize=1)
@@ -90,7 +98,8 @@ def main() -> None:
             cell["recall_by_layer"] = np.mean([r["recall_by_layer"] for r in rows], axis=0).round(4).tolist()
         summary[v] = cell
     result = {"benchmark": "lscenellm", "command": " ".join(["python"] + sys.argv), "seeds": args.seeds,
-              "steps": args.steps, "width": args.width, "variants": list(VARIANTS), "summary": summary,
+              "steps": args.steps, "width": args.width, "scenes": SCENES[args.scenes], "variants": list(VARIANTS),
+              "summary": summary,
               "jobs": jobs,
               "wall_s": round(time.time() - t, 1),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, {args.procs} processes x 1 thread",

@@ -129,10 +129,11 @@ def plot_lscenellm(result: dict, out: Path) -> None:
         c = result["summary"][v]
         ax.errorbar(c["tokens_attended"], c["accuracy"], xerr=c["tokens_attended_sd"], yerr=c["accuracy_sd"],
                     fmt=marker, capsize=3, label=v)
-    ax.axhline(1 / 6, color="grey", ls=":", label="chance")
+    ax.axhline(1 / result.get("scenes", {"shapes": 6})["shapes"], color="grey", ls=":", label="chance")
     ax.set_xlabel("keys attended per text token (summed over 3 layers)")
     ax.set_ylabel("answer accuracy")
-    ax.set_title(f"LSceneLLM toy scenes, {result['seeds']} seeds (mean ± sd)")
+    sc = result.get("scenes", {"regions": 16, "fine": 4})
+    ax.set_title(f"LSceneLLM toy scenes {sc['regions']}x{sc['fine']}, {result['seeds']} seeds (mean ± sd)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -149,7 +150,9 @@ def lscenellm_tables(result: dict) -> str:
         rows.append([v, f("accuracy"), f("tokens_attended", 1), f("regions_magnified", 2), f("selection_recall"),
                      f("selection_precision"), " / ".join(f"{x:.2f}" for x in c.get("recall_by_layer", [])) or "—",
                      f"{c['train_s']:.0f}"])
-    return (f"Toy scenes (16 regions x 4 fine tokens, 6 shapes: chance 0.167), 2,000 test scenes, mean ± sd over "
+    sc = result.get("scenes", {"regions": 16, "fine": 4, "colours": 12, "shapes": 6})
+    return (f"Toy scenes ({sc['regions']} regions x {sc['fine']} fine tokens, {sc['colours']} colours, "
+            f"{sc['shapes']} shapes: chance {1 / sc['shapes']:.3f}), 2,000 test scenes, mean ± sd over "
             f"{result['seeds']} seeds\n\n"
             + _table(["reader", "accuracy", "keys attended", "regions magnified", "selection recall",
                       "selection precision", "recall by layer", "train s"], rows))

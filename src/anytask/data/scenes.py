@@ -1,4 +1,5 @@
-"""Toy scenes of coarse tokens with hidden fine tokens (LSceneLLM, card 24).
+"""Scenes of coarse tokens with hidden fine tokens (LSceneLLM, card 24): the card's toy scenes, and its
+text-backed variant where regions are documents.
 
 A scene has ``regions`` coarse tokens; each is the mean of its ``fine`` hidden elements, and an element is the
 one-hot of its colour ⊕ the one-hot of its shape (+ small noise). The question names a colour that occurs on
@@ -18,7 +19,7 @@ from anytask.core.errors import AnytaskError
 
 @dataclass(frozen=True)
 class Scenes:
-    question: np.ndarray  # (N,) colour id asked about
+    question: np.ndarray  # (N,) colour id asked about, or (N, Dq) question vectors (text scenes)
     coarse: np.ndarray    # (N, R, D) region tokens (mean of their fine tokens)
     fine: np.ndarray      # (N, R, F, D) the hidden fine tokens
     answer: np.ndarray    # (N,) shape id of the one element of the asked colour
@@ -33,9 +34,10 @@ class Scenes:
 
     @property
     def n_colours(self) -> int:
-        return int(self.coarse.shape[2] - self.n_shapes)
+        """Question ids (toy scenes); 0 when the questions are vectors."""
+        return 0 if np.asarray(self.question).ndim == 2 else int(self.coarse.shape[2] - self.n_shapes)
 
-    n_shapes: int = 6
+    n_shapes: int = 6  # answer classes
 
 
 def toy_scenes(n: int, *, regions: int = 16, fine: int = 4, colours: int = 12, shapes: int = 6,
@@ -55,3 +57,42 @@ def toy_scenes(n: int, *, regions: int = 16, fine: int = 4, colours: int = 12, s
     feats += rng.normal(0, noise, size=feats.shape).astype(np.float32)
     fine_tokens = feats.reshape(n, regions, fine, colours + shapes)
     return Scenes(q, fine_tokens.mean(axis=2), fine_tokens, shp[np.arange(n), where], where // fine, shapes)
+
+
+def text_scenes(doc_tokens: list[list[str]], doc_states: np.ndarray, labels: np.ndarray, word_vectors: dict,
+                n: int, *, regions: int = 8, classes: int | None = None, seed: int = 0) -> Scenes:
+    """The card's text-backed variant: each region is a document, its fine tokens are its first ``F`` token states
+    ``doc_states (M, F, D)`` (a frozen encoder's, e.g. MiniLM's), its coarse token their mean. The question is
+    the vector ``word_vectors[w]`` of a word ``w`` among the fine tokens of exactly one document of the scene;
+    the answer is that document's label (``labels (M,)`` as integer ids). ``doc_tokens[i]`` are the token
+    strings behind ``doc_states[i]``; only words in ``word_vectors`` are asked about. ``classes``: the number of
+    answer classes (default: the largest label + 1)."""
+    doc_states = np.asarray(doc_states, np.float32)
+    m = len(doc_tokens)
+    if doc_states.ndim != 3 or len(doc_states) != m or len(labels) != m or m < regions:
+        raise AnytaskError(f"text_scenes: {m} documents, states {doc_states.shape}, {len(labels)} labels; give "
+                           f"one (F, D) state block and one label per document, at least {regions} documents")
+    sets = [set(t) for t in doc_tokens]
+    askable = [[w for w in dict.fromkeys(t) if w in word_vectors] for t in doc_tokens]
+    if not any(askable):
+        raise AnytaskError("text_scenes: no document has a token with a word vector to ask about")
+    rng = np.random.default_rng(seed)
+    q, docs, rel = [], [], []
+    while len(q) < n:
+        d0 = int(rng.integers(m))
+        if not askable[d0]:
+            continue
+        w = askable[d0][int(rng.integers(len(askable[d0])))]
+        others = [int(i) for i in rng.permutation(m)[:regions * 4] if i != d0 and w not in sets[i]][:regions - 1]
+        if len(others) < regions - 1:
+            continue
+        at = int(rng.integers(regions))
+        scene = others[:at] + [d0] + others[at:]
+        q.append(np.asarray(word_vectors[w], np.float32))
+        docs.append(scene)
+        rel.append(at)
+    docs = np.asarray(docs)  # (N, R)
+    fine = doc_states[docs]  # (N, R, F, D)
+    labels = np.asarray(labels)
+    return Scenes(np.stack(q), fine.mean(axis=2), fine, labels[docs[np.arange(n), rel]], np.asarray(rel),
+                  int(labels.max()) + 1 if classes is None else int(classes))

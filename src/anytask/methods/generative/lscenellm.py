@@ -91,10 +91,11 @@ class FlexLayer(nn.Module):
 
 class ReaderNet(nn.Module):
     def __init__(self, *, feat: int, colours: int, shapes: int, regions: int, fine: int, width: int, heads: int,
-                 layers: int, start: int, mode: str) -> None:
+                 layers: int, start: int, mode: str, question_dim: int = 0) -> None:
         super().__init__()
         self.mode, self.regions, self.fine_n = mode, regions, fine
-        self.question = nn.Embedding(colours, width)
+        # a question id (toy scenes) or a question vector (text scenes: a frozen encoder's embedding of a word)
+        self.question = nn.Linear(question_dim, width) if question_dim else nn.Embedding(colours, width)
         self.answer_token = nn.Parameter(torch.zeros(width))
         self.coarse_proj, self.fine_proj = nn.Linear(feat, width), nn.Linear(feat, width)
         self.region_pos = nn.Parameter(torch.randn(regions, width) * 0.02)
@@ -159,13 +160,16 @@ class SceneReader(Pretrained, BaseEstimator):
 
     @staticmethod
     def _tensors(s: Scenes):
-        return (torch.from_numpy(np.asarray(s.question, np.int64)), torch.from_numpy(s.coarse.astype(np.float32)),
-                torch.from_numpy(s.fine.astype(np.float32)))
+        q = np.asarray(s.question)
+        q = torch.from_numpy(q.astype(np.float32) if q.ndim == 2 else q.astype(np.int64))
+        return q, torch.from_numpy(s.coarse.astype(np.float32)), torch.from_numpy(s.fine.astype(np.float32))
 
     def fit(self, scenes: Scenes) -> "SceneReader":
         s = _check_scenes(scenes)
+        qv = np.asarray(s.question).ndim == 2
         self.shape_ = {"feat": int(s.coarse.shape[2]), "colours": s.n_colours, "shapes": s.n_shapes,
-                       "regions": int(s.coarse.shape[1]), "fine": int(s.fine.shape[2])}
+                       "regions": int(s.coarse.shape[1]), "fine": int(s.fine.shape[2]),
+                       "question_dim": int(s.question.shape[1]) if qv else 0}
         net = self._net(self.shape_)
         q, c, f = self._tensors(s)
         y = torch.from_numpy(np.asarray(s.answer, np.int64))
@@ -196,6 +200,10 @@ class SceneReader(Pretrained, BaseEstimator):
             raise AnytaskError(f"scenes have {s.coarse.shape[1]} regions x {s.fine.shape[2]} fine tokens of width "
                                f"{s.coarse.shape[2]}; this reader was trained on {self.shape_['regions']} x "
                                f"{self.shape_['fine']} of width {self.shape_['feat']}")
+        if (np.asarray(s.question).ndim == 2) != bool(sh.get("question_dim")):
+            raise AnytaskError("these scenes ask by " + ("vector" if np.asarray(s.question).ndim == 2 else "id")
+                               + " but this reader was trained on questions by "
+                               + ("vector" if sh.get("question_dim") else "id"))
         logits, sels = [], []
         q, c, f = self._tensors(s)
         for i in range(0, len(s), 512):
@@ -243,7 +251,7 @@ class SceneReader(Pretrained, BaseEstimator):
     @classmethod
     def _from_state(cls, params, extra, tensors):
         model = cls(**params)
-        model.shape_ = {k: int(v) for k, v in extra["shape"].items()}
+        model.shape_ = {"question_dim": 0, **{k: int(v) for k, v in extra["shape"].items()}}
         model.history_, model.train_seconds_ = extra["history"], extra["train_seconds"]
         model.net_ = model._net(model.shape_)
         model.net_.load_state_dict(tensors)
