@@ -9,10 +9,10 @@ exactly one element and the answer is its shape (chance 1/6). ``--scenes small``
 4 shapes; chance 1/4) is the second, smaller configuration, added after the card-sized run. Per seed: 20,000
 training scenes, 2,000 test scenes (other seeds); a 3-layer transformer of width 64 (the card's 128 halved for
 CPU time) trained 1,000 steps of 64 scenes (AdamW, lr 3e-3; the base alone for the first 30 %, then the blend
-warms up over 20 %) as coarse-only, all-fine (every fine token in the sequence: the upper bound at more compute), the magnifier from the
-first layer (``start=0``, the default) and from the second (``start=1``, the card's "from layer 2"). Reported:
-accuracy, keys attended per text token summed over layers, regions magnified, and the question token's selection
-recall / precision of the relevant region; training seconds on one thread.
+warms up over 20 %) as coarse-only, all-fine (every fine token in the sequence: the upper bound at more
+compute), the magnifier from the first layer (``start=0``, the default) and from the second (``start=1``, the
+card's "from layer 2"). Reported: accuracy, keys attended per text token summed over layers, regions magnified,
+and the question token's selection recall / precision of the relevant region; training seconds on one thread.
 """
 
 from __future__ import annotations
