@@ -75,7 +75,10 @@ class ICLoRA(Pretrained, BaseEstimator):
         return self.base
 
     def _wrap(self, net: PatchInfiller):
-        from peft import LoraConfig, get_peft_model
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise AnytaskError("IC-LoRA's adapters need PEFT: pip install 'anytask[lm]' (or mode='full')") from None
 
         names = {n.rsplit(".", 1)[-1] for n, m in net.named_modules() if isinstance(m, torch.nn.Linear)}
         unknown = [t for t in self.targets if t not in names]
