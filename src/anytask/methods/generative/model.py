@@ -99,11 +99,3 @@ class PatchInfiller(nn.Module):
         out = out.view(b, rows, cols, g, g, p, p).permute(0, 1, 3, 5, 2, 4, 6)
         return out.reshape(b, rows * g * p, cols * g * p)
 
-
-def cell_mask(mask: Tensor, image_size: int) -> Tensor:
-    """Pixel mask ``(B, R*S, C*S)`` → cell mask ``(B, R, C)``; an error unless every cell is all-in or all-out."""
-    b, hh, ww = mask.shape
-    cells = mask.view(b, hh // image_size, image_size, ww // image_size, image_size).float().mean(dim=(2, 4))
-    if ((cells > 0) & (cells < 1)).any():
-        raise AnytaskError("the mask covers part of a panel; mask whole panels only")
-    return cells > 0.5
