@@ -11,10 +11,11 @@ from the question token's last state. From layer ``start`` on, each layer (the o
     out_sel[text] = softmax([q K^T, q K_d^T masked to sel]) [V; V_d]                # extra keys/values only
     out[text] = (1 - a) out[text] + a out_sel[text];  a: 0, then rising to 1 in training; 1 at evaluation
 
-so the fine tokens add keys and values, never output positions. The card adds the magnifier "from layer 2"; in
-this from-scratch toy the second layer's attention no longer points at the region the question names (the first
-layer has already read it), so the default is ``start=0`` and the benchmark runs ``start=1`` beside it. ``mode="coarse"`` is the same model without the
-magnifier and ``mode="all-fine"`` puts every fine token into the sequence (the upper bound at more compute).
+so the fine tokens add keys and values, never output positions. The card adds the magnifier "from layer 2"; the
+default here is ``start=0`` (the first layer) and the benchmark runs ``start=1`` beside it: in these from-scratch
+toys the first layer's attention is the one that points at the region the question names (docs/results).
+``mode="coarse"`` is the same model without the magnifier and ``mode="all-fine"`` puts every fine token into the
+sequence (the upper bound at more compute).
 The threshold and warm-up are not stated in the card (unverified there). Here, fixed before the benchmark: threshold
 200 of 255; the base model trains alone for the first 30 % of the steps (a = 0: the paper plugs the magnifier into
 a trained model whose attention already points somewhere), then a rises linearly to 1 over the next 20 %.
