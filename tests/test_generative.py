@@ -4,8 +4,6 @@ only, outputs outside the mask never read, the held-out splits kept out of train
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -114,18 +112,21 @@ def test_text_prompts_through_a_frozen_encoder(tmp_path):
         m.infill(grids, ["a"])
 
 
-def test_cli_trains_and_renders_a_png(tmp_path):
-    run = [sys.executable, "-m", "anytask", "infill"]
-    out = subprocess.run(run + ["train", "--steps", "3", "--out", str(tmp_path / "m"), "--no-progress"],
-                         capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout)["tasks"] == len(im.TRAIN_TASKS)
+def test_cli_trains_and_renders_a_png(tmp_path, capsys):
+    from anytask.apps.cli import main
+
+    assert main(["infill", "train", "--steps", "3", "--out", str(tmp_path / "m"), "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["tasks"] == len(im.TRAIN_TASKS)
     png = tmp_path / "g.png"
-    out = subprocess.run(run + ["render", "--model", str(tmp_path / "m"), "--task", "transpose", "-n", "2",
-                                "--out", str(png)], capture_output=True, text=True, check=True)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json.loads(out.stdout)["grids"] == 2
-    bad = subprocess.run(run + ["render", "--model", str(tmp_path / "m"), "--task", "spin", "--out",
-                                str(tmp_path / "x.png")], capture_output=True, text=True)
-    assert bad.returncode != 0 and "unknown image operation" in bad.stderr and not (tmp_path / "x.png").exists()
+    assert main(["infill", "render", "--model", str(tmp_path / "m"), "--task", "transpose", "-n", "2",
+                 "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json.loads(capsys.readouterr().out)["grids"] == 2
+    assert main(["infill", "render", "--model", str(tmp_path / "m"), "--task", "spin", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    assert "unknown image operation" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    assert main(["infill", "render", "--model", str(tmp_path / "m"), "--task", "invert", "--rows", "5", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    assert "0..2 example rows" in capsys.readouterr().err
 
 
 def test_png_writer_is_a_valid_grey_png(tmp_path):
