@@ -38,7 +38,7 @@ def plot_visualcloze(result: dict, out: Path) -> None:
     groups = list(result["groups"])
     fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.4), sharey=True)
     for ax, group in zip(axes, groups):
-        for name, style in zip(VC_COLUMNS[:4], ("o-", "s-", "k--", "k:")):
+        for name, style in zip(VC_COLUMNS, ("o-", "s-", "k--", "k:", "k-.", "g:")):
             pts = [(k, result["summary"].get(f"shapes|{group}|{k}", {}).get(name)) for k in (0, 1, 2)]
             pts = [(k, c) for k, c in pts if c]
             if pts:
@@ -47,7 +47,8 @@ def plot_visualcloze(result: dict, out: Path) -> None:
         ax.set_title(group)
         ax.set_xlabel("in-context example rows")
         ax.set_xticks([0, 1, 2])
-    axes[0].set_ylabel("infilling MSE (shapes)")
+        ax.set_yscale("log")
+    axes[0].set_ylabel("infilling MSE (shapes, log scale)")
     axes[-1].legend(fontsize=8)
     fig.suptitle(f"VisualCloze grid infiller, {result['seeds']} seeds (mean ± sd)")
     fig.tight_layout()

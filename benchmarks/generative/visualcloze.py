@@ -116,10 +116,11 @@ def summarise(jobs) -> dict:
                     if all(per_seed):
                         means = [np.mean(x) for x in per_seed]
                         cell[name] = [float(np.mean(means)), float(np.std(means))]
-                base = [r["baselines"] for j in jobs for r in j["rows"] if r["source"] == source
-                        and r["group"] == group and r["rows"] == k and r["text"] is None]
-                for b in (base[0] if base else {}):
-                    cell[b] = [float(np.mean([x[b] for x in base])), float(np.std([x[b] for x in base]))]
+                base = [[r["baselines"] for r in j["rows"] if r["source"] == source and r["group"] == group
+                         and r["rows"] == k and r["text"] is None] for j in jobs]
+                for b in (base[0][0] if base and base[0] else {}):
+                    means = [np.mean([x[b] for x in per]) for per in base]  # per seed: the mean over the tasks
+                    cell[b] = [float(np.mean(means)), float(np.std(means))]
                 if cell:
                     out[f"{source}|{group}|{k}"] = cell
     return out
@@ -145,14 +146,17 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/anytask-generative-bench")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "visualcloze.json"))
-    ap.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
+    ap.add_argument("--plot-only", action="store_true", help="recompute the summary and figure from --out's rows")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from render import plot_visualcloze
 
     out = Path(args.out)
-    if args.plot_only:
-        return plot_visualcloze(json.loads(out.read_text()), out.with_suffix(".png"))
+    if args.plot_only:  # the summary is recomputed from the stored per-seed rows, then the figure redrawn
+        result = json.loads(out.read_text())
+        result["summary"] = summarise(result["jobs"])
+        out.write_text(json.dumps(result, indent=1))
+        return plot_visualcloze(result, out.with_suffix(".png"))
     Path(args.work).mkdir(parents=True, exist_ok=True)
     t = time.time()
     specs = [{"seed": s, "steps": args.steps, "n": args.n, "work": args.work} for s in range(args.seeds)]
