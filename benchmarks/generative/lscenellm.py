@@ -60,6 +60,23 @@ def job(spec: dict) -> dict:
     return res
 
 
+def summarise(jobs: list[dict], variants, extra: tuple[str, ...] = ()) -> dict:
+    """Per reader: mean and sd over seeds of each reported number, and the mean selection recall by layer."""
+    summary = {}
+    for v in variants:
+        rows = [j for j in jobs if j["variant"] == v]
+        cell = {"n": len(rows)}
+        for k in ("accuracy", "tokens_attended", "regions_magnified", "selection_recall", "selection_precision",
+                  "train_s") + extra:
+            vals = [r[k] for r in rows if k in r]
+            if vals:
+                cell[k], cell[k + "_sd"] = float(np.mean(vals)), float(np.std(vals))
+        if "recall_by_layer" in rows[0]:
+            cell["recall_by_layer"] = np.mean([r["recall_by_layer"] for r in rows], axis=0).round(4).tolist()
+        summary[v] = cell
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -85,22 +102,9 @@ def main() -> None:
              for s in range(args.seeds) for v in VARIANTS]
     with mp.get_context("spawn").Pool(args.procs) as pool:
         jobs = pool.map(job, specs, chunksize=1)
-    summary = {}
-    for v in VARIANTS:
-        rows = [j for j in jobs if j["variant"] == v]
-        cell = {"n": len(rows)}
-        for k in ("accuracy", "tokens_attended", "regions_magnified", "selection_recall", "selection_precision",
-                  "train_s"):
-            vals = [r[k] for r in rows if k in r]
-            if vals:
-                cell[k], cell[k + "_sd"] = float(np.mean(vals)), float(np.std(vals))
-        if "recall_by_layer" in rows[0]:
-            cell["recall_by_layer"] = np.mean([r["recall_by_layer"] for r in rows], axis=0).round(4).tolist()
-        summary[v] = cell
     result = {"benchmark": "lscenellm", "command": " ".join(["python"] + sys.argv), "seeds": args.seeds,
               "steps": args.steps, "width": args.width, "scenes": SCENES[args.scenes], "variants": list(VARIANTS),
-              "summary": summary,
-              "jobs": jobs,
+              "summary": summarise(jobs, VARIANTS), "jobs": jobs,
               "wall_s": round(time.time() - t, 1),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, {args.procs} processes x 1 thread",
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}

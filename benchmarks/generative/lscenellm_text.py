@@ -119,20 +119,12 @@ def main() -> None:
              for s in range(args.seeds) for v in VARIANTS]
     with mp.get_context("spawn").Pool(args.procs) as pool:
         jobs = pool.map(job, specs, chunksize=1)
-    summary = {}
-    for v in VARIANTS:
-        rows = [j for j in jobs if j["variant"] == v]
-        cell = {"n": len(rows)}
-        for k in ("accuracy", "tokens_attended", "regions_magnified", "selection_recall", "selection_precision",
-                  "train_s", "majority"):
-            vals = [r[k] for r in rows if k in r]
-            if vals:
-                cell[k], cell[k + "_sd"] = float(np.mean(vals)), float(np.std(vals))
-        if "recall_by_layer" in rows[0]:
-            cell["recall_by_layer"] = np.mean([r["recall_by_layer"] for r in rows], axis=0).round(4).tolist()
-        summary[v] = cell
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lscenellm import summarise
+
     result = {"benchmark": "lscenellm_text", "command": " ".join(["python"] + sys.argv), "seeds": args.seeds,
-              "steps": args.steps, "width": args.width, "variants": list(VARIANTS), "summary": summary,
+              "steps": args.steps, "width": args.width, "variants": list(VARIANTS),
+              "summary": summarise(jobs, VARIANTS, ("majority",)),
               "jobs": jobs, "wall_s": round(time.time() - t, 1),
               "machine": f"{platform.machine()}, {mp.cpu_count()} cores, {args.procs} processes x 1 thread",
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}

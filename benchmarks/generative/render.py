@@ -141,7 +141,11 @@ def plot_lscenellm(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def lscenellm_tables(result: dict) -> str:
+READER_HEADER = ["reader", "accuracy", "keys attended", "regions magnified", "selection recall",
+                 "selection precision"]
+
+
+def _reader_rows(result: dict, layers: bool) -> list[list]:
     rows = []
     for v in result["variants"]:
         c = result["summary"][v]
@@ -149,27 +153,22 @@ def lscenellm_tables(result: dict) -> str:
         def f(k, d=3):
             return f"{c[k]:.{d}f} ± {c[k + '_sd']:.{d}f}" if k in c else "—"
         rows.append([v, f("accuracy"), f("tokens_attended", 1), f("regions_magnified", 2), f("selection_recall"),
-                     f("selection_precision"), " / ".join(f"{x:.2f}" for x in c.get("recall_by_layer", [])) or "—",
-                     f"{c['train_s']:.0f}"])
+                     f("selection_precision")]
+                    + ([" / ".join(f"{x:.2f}" for x in c.get("recall_by_layer", [])) or "—"] if layers else [])
+                    + [f"{c['train_s']:.0f}"])
+    return rows
+
+
+def lscenellm_tables(result: dict) -> str:
     sc = result.get("scenes", {"regions": 16, "fine": 4, "colours": 12, "shapes": 6})
     return (f"Toy scenes ({sc['regions']} regions x {sc['fine']} fine tokens, {sc['colours']} colours, "
             f"{sc['shapes']} shapes: chance {1 / sc['shapes']:.3f}), 2,000 test scenes, mean ± sd over "
             f"{result['seeds']} seeds\n\n"
-            + _table(["reader", "accuracy", "keys attended", "regions magnified", "selection recall",
-                      "selection precision", "recall by layer", "train s"], rows))
+            + _table(READER_HEADER + ["recall by layer", "train s"], _reader_rows(result, layers=True)))
 
 
 def lscenellm_text_tables(result: dict) -> str:
-    rows = []
-    for v in result["variants"]:
-        c = result["summary"][v]
-
-        def f(k, d=3):
-            return f"{c[k]:.{d}f} ± {c[k + '_sd']:.{d}f}" if k in c else "—"
-        rows.append([v, f("accuracy"), f("tokens_attended", 1), f("regions_magnified", 2), f("selection_recall"),
-                     f("selection_precision"), f"{c['train_s']:.0f}"])
     maj = result["summary"][result["variants"][0]]["majority"]
     return (f"8 documents per scene, 8 MiniLM token states each, 14 classes (majority class {maj:.3f}); 2,000 test "
             f"scenes over held-out documents, mean ± sd over {result['seeds']} seeds\n\n"
-            + _table(["reader", "accuracy", "keys attended", "regions magnified", "selection recall",
-                      "selection precision", "train s"], rows))
+            + _table(READER_HEADER + ["train s"], _reader_rows(result, layers=False)))
