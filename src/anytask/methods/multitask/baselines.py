@@ -24,16 +24,17 @@ class Independent(MultiTaskModel):
     """One bottom and tower per task, trained in the same loop: the no-sharing baseline with the same capacity."""
 
     def _build(self, in_shape, n_classes):
-        class Body(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.bottoms = nn.ModuleList(expert(in_shape[0], self.hidden, self.dropout) for _ in n_classes)
-                s.towers = _Towers(self.hidden, n_classes, self.dropout)
+        return _IndependentNet(in_shape[0], self.hidden, n_classes, self.dropout)
 
-            def forward(s, x, t):
-                return s.towers[t](s.bottoms[t](x))
 
-        return Body()
+class _IndependentNet(nn.Module):
+    def __init__(self, d_in: int, hidden: int, n_classes: list[int], dropout: float):
+        super().__init__()
+        self.bottoms = nn.ModuleList(expert(d_in, hidden, dropout) for _ in n_classes)
+        self.towers = _Towers(hidden, n_classes, dropout)
+
+    def forward(self, x: Tensor, t: int) -> Tensor:
+        return self.towers[t](self.bottoms[t](x))
 
 
 @MULTITASK.register("shared_bottom", reference="Caruana 1997, Multitask Learning, "
@@ -42,16 +43,17 @@ class SharedBottom(MultiTaskModel):
     """One bottom network shared by every task, a tower per task."""
 
     def _build(self, in_shape, n_classes):
-        class Body(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.bottom = expert(in_shape[0], self.hidden, self.dropout)
-                s.towers = _Towers(self.hidden, n_classes, self.dropout)
+        return _SharedBottomNet(in_shape[0], self.hidden, n_classes, self.dropout)
 
-            def forward(s, x, t):
-                return s.towers[t](s.bottom(x))
 
-        return Body()
+class _SharedBottomNet(nn.Module):
+    def __init__(self, d_in: int, hidden: int, n_classes: list[int], dropout: float):
+        super().__init__()
+        self.bottom = expert(d_in, hidden, dropout)
+        self.towers = _Towers(hidden, n_classes, dropout)
+
+    def forward(self, x: Tensor, t: int) -> Tensor:
+        return self.towers[t](self.bottom(x))
 
 
 class _MoE(nn.Module):
@@ -78,19 +80,18 @@ class MMoE(MultiTaskModel):
         self.experts = experts
 
     def _build(self, in_shape, n_classes):
-        outer = self
+        return _MMoENet(in_shape[0], self.hidden, n_classes, self.experts, self.dropout)
 
-        class Body(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.moe = _MoE(in_shape[0], outer.hidden, outer.experts, len(n_classes), outer.dropout)
-                s.towers = _Towers(outer.hidden, n_classes, outer.dropout)
 
-            def forward(s, x, t):
-                h, _ = s.moe(x, t)
-                return s.towers[t](h)
+class _MMoENet(nn.Module):
+    def __init__(self, d_in: int, hidden: int, n_classes: list[int], n_experts: int, dropout: float):
+        super().__init__()
+        self.moe = _MoE(d_in, hidden, n_experts, len(n_classes), dropout)
+        self.towers = _Towers(hidden, n_classes, dropout)
 
-        return Body()
+    def forward(self, x: Tensor, t: int) -> Tensor:
+        h, _ = self.moe(x, t)
+        return self.towers[t](h)
 
 
 class _CGC(nn.Module):
@@ -125,28 +126,28 @@ class PLE(MultiTaskModel):
         self.levels, self.shared_experts, self.task_experts = levels, shared_experts, task_experts
 
     def _build(self, in_shape, n_classes):
-        outer, T = self, len(n_classes)
+        return _PLENet(in_shape[0], self.hidden, n_classes, self.levels, self.shared_experts, self.task_experts,
+                       self.dropout)
 
-        class Body(nn.Module):
-            def __init__(s):
-                super().__init__()
-                dims = [in_shape[0]] + [outer.hidden] * outer.levels
-                s.levels = nn.ModuleList(
-                    _CGC(dims[i], dims[i + 1], T, outer.shared_experts, outer.task_experts,
-                         shared_gate=i < outer.levels - 1, dropout=outer.dropout) for i in range(outer.levels))
-                s.towers = _Towers(outer.hidden, n_classes, outer.dropout)
 
-            def forward(s, x, t):
-                x_task, x_shared = x, x
-                for level in s.levels:
-                    if level.shared_gate is not None:
-                        every = [f(x_shared) for experts in level.own for f in experts] + \
-                                [f(x_shared) for f in level.shared]
-                        g = torch.softmax(level.shared_gate(x_shared), -1)
-                        next_shared = (g.unsqueeze(-1) * torch.stack(every, 1)).sum(1)
-                    x_task = level.task_out(x_task, t)
-                    if level.shared_gate is not None:
-                        x_shared = next_shared
-                return s.towers[t](x_task)
+class _PLENet(nn.Module):
+    def __init__(self, d_in: int, hidden: int, n_classes: list[int], levels: int, n_shared: int, n_own: int,
+                 dropout: float):
+        super().__init__()
+        dims = [d_in] + [hidden] * levels
+        self.levels = nn.ModuleList(
+            _CGC(dims[i], dims[i + 1], len(n_classes), n_shared, n_own, shared_gate=i < levels - 1, dropout=dropout)
+            for i in range(levels))
+        self.towers = _Towers(hidden, n_classes, dropout)
 
-        return Body()
+    def forward(self, x: Tensor, t: int) -> Tensor:
+        x_task, x_shared = x, x
+        for level in self.levels:
+            if level.shared_gate is not None:
+                every = [f(x_shared) for experts in level.own for f in experts] + [f(x_shared) for f in level.shared]
+                g = torch.softmax(level.shared_gate(x_shared), -1)
+                next_shared = (g.unsqueeze(-1) * torch.stack(every, 1)).sum(1)
+            x_task = level.task_out(x_task, t)
+            if level.shared_gate is not None:
+                x_shared = next_shared
+        return self.towers[t](x_task)
