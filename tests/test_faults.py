@@ -17,7 +17,8 @@ def test_twenty_kill_9s_lose_nothing_acknowledged(tmp_path):
     sys.modules[spec.name] = faults
     spec.loader.exec_module(faults)
     result = faults.run(kills=20, seed=1, home=tmp_path / "home")
-    assert result["kills"] == 20 and result["creates_acknowledged"] > 20
+    # every round waits for its first acknowledged create before the kill window (a condition, not machine speed)
+    assert result["kills"] == 20 and result["creates_acknowledged"] >= 20
     assert result["second_writer_refused"] == 20 and result["readers_started"] == 20
     assert result["lost"] == 0, result["lost_names"]
     assert result["predictions_changed"] == 0 and result["checked_bit_identical"] > 0

@@ -5,7 +5,7 @@
 Each round starts ``anytask serve`` (tiny backbone) on one home, tries a second writer on the same
 home (it must be refused) and a read-only reader (it must start and change nothing), runs two
 clients that create tasks, add examples and delete tasks at random, and kills the server with
-SIGKILL at a random moment. A task counts as acknowledged when its create returned 201; after
+SIGKILL at a random moment 0.5–2.5 s after the round's first acknowledged create. A task counts as acknowledged when its create returned 201; after
 every round each acknowledged task that was not deleted must be listed and predict, and every
 task whose last acknowledged change was followed by a recorded prediction must predict
 bit-identically to it. tests/test_faults.py runs this (marked slow).
@@ -137,8 +137,12 @@ def run(kills: int = 20, seed: int = 0, home: Path | None = None) -> dict:
                         return  # the server was killed
 
         threads = [threading.Thread(target=client, args=(w,)) for w in range(2)]
+        before = counts["creates_acknowledged"]
         for t in threads:
             t.start()
+        waited = time.time() + 30  # a loaded machine is slow: the kill window opens once this round has written
+        while counts["creates_acknowledged"] == before and time.time() < waited:
+            time.sleep(0.02)
         time.sleep(rng.uniform(0.5, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
