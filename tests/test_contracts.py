@@ -432,6 +432,33 @@ def _mechanisms_model(entry, request):
     np.testing.assert_allclose(again.predict_proba(X[:20]), proba, atol=1e-6)
 
 
+@check("sequence model")
+def _sequence_model(entry, request):
+    small = dict(values=16, train_lengths=(2, 5), dim=16, heads=2, depth=1, steps=20, seed=0)
+    model = entry.obj(**small).fit()
+    scores = model.score((3, 8), n=20)
+    assert set(scores) == {3, 8} and all(0 <= s["exact"] <= s["token"] <= 1 for s in scores.values())
+    again = entry.obj(**small).fit()  # seeded: the same fit
+    assert again.score((3, 8), n=20) == scores
+    assert len(model.history_) >= 1 and np.isfinite(model.history_[-1]["main"])
+
+
+@check("triple decoder")
+def _triple_decoder(entry, request):
+    from anytask.data.toyworld import toy_world
+
+    world = toy_world(n_entities=8, n_scenes=40, seed=0)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(world.n_entities, 16)).astype(np.float32)
+    X = np.stack([vectors[s].mean(0) for s in world.scenes])  # a scene is the mean of its entities' vectors
+    y = [world.triples(s) for s in world.scenes]
+    model = entry.obj(epochs=3, threshold=0.2, seed=0).fit(X, y)
+    out = model.decode(X[:5])
+    assert len(out) == 5 and all(isinstance(t, set) and all(len(x) == 3 for x in t) for t in out)
+    assert entry.obj(epochs=3, threshold=0.2, seed=0).fit(X, y).decode(X[:5]) == out  # seeded: the same fit
+    assert 0.0 <= model.score(X, y) <= 1.0
+
+
 @pytest.fixture(scope="module")
 def minatar_data():
     pytest.importorskip("minatar", reason="control encoders need the control extra (gymnasium, minatar)")

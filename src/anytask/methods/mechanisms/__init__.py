@@ -7,5 +7,7 @@ from anytask.methods.mechanisms import prompts  # noqa: E402,F401
 from anytask.methods.mechanisms import circuits  # noqa: E402,F401
 from anytask.methods.mechanisms import difficulty  # noqa: E402,F401
 from anytask.methods.mechanisms import bottleneck  # noqa: E402,F401
+from anytask.methods.mechanisms import hinting  # noqa: E402,F401
+from anytask.methods.mechanisms import tensor_brain  # noqa: E402,F401
 
 __all__ = ["ANALYSES", "PROMPT_TASKS", "PromptSet", "make_prompts"]
