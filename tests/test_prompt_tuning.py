@@ -56,6 +56,35 @@ def test_deep_prompts_replace_the_previous_layers_slots(tiny_bert):
                               atol=1e-5)
 
 
+def test_kv_only_prompts_enter_every_layer_as_keys_and_values_without_shifting_the_text(tiny_bert):
+    from anytask.backbones import get_backbone
+
+    backbone = get_backbone(tiny_bert)
+    enc = PromptedEncoder(backbone, 64)
+    tokens = enc.tokenize(TEXTS[:2])
+    prompts = torch.randn(2, 3, backbone.config.dim)
+    seen = []
+    handle = enc.layers[0].attention.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append((args[0] if args else kwargs["hidden_states"]).clone()), with_kwargs=True)
+    try:
+        with torch.no_grad():
+            frozen = enc(tokens, None)
+            kv = enc(tokens, prompts, kv_only=True)
+            shifted = enc(tokens, prompts)
+            empty = enc(tokens, torch.zeros(2, 0, backbone.config.dim), kv_only=True)
+    finally:
+        handle.remove()
+    plain, kv_in, token_in = seen[0], seen[1], seen[2]
+    assert torch.equal(kv_in[:, 1:4], prompts[0].expand(2, -1, -1))  # layer 0 reads the raw prompts
+    # the text enters layer 0 exactly as without prompts (same position ids); token prompts shift it
+    assert torch.allclose(kv_in[:, [0, *range(4, kv_in.shape[1])]], plain, atol=1e-6)
+    assert not torch.allclose(token_in[:, [0, *range(4, token_in.shape[1])]], plain, atol=1e-3)
+    assert kv.shape == frozen.shape and not torch.allclose(kv, frozen, atol=1e-4)
+    assert not torch.allclose(kv, shifted, atol=1e-4)
+    assert torch.equal(empty, frozen)
+    assert not enc.layers[0]._forward_pre_hooks
+
+
 def test_gpa_weights_sum_to_one_and_count_every_epoch():
     w = gpa_weights(20, 15, 1)
     assert w.sum() == pytest.approx(1.0) and np.argmax(w) == 14 and (w > 0).all()
@@ -90,6 +119,25 @@ def test_prompt_tuning_learns_and_never_touches_the_backbone(tiny_bert, self_reg
     assert np.allclose(again.decision_function(TEXTS), head.decision_function(TEXTS))
     novel = head.with_labels(["sports", "politics", "music"])  # classes never trained on are scored by name
     assert set(novel.predict(TEXTS)) <= {"sports", "politics", "music"}
+
+
+def test_kv_prompt_tuning_learns_saves_and_rejects_unknown_modes(tiny_bert, tmp_path):
+    from anytask.backbones import get_backbone
+
+    backbone = get_backbone(tiny_bert)
+    before = backbone.weights_hash
+    head = create_head("prompt_tuning", backbone=tiny_bert, length=3, depth=2, epochs=12, batch_size=8, lr=5e-2,
+                       prompt_mode="kv").fit(TEXTS, LABELS)
+    assert backbone.weights_hash == before
+    assert head.history_[-1]["ce"] < head.history_[0]["ce"]
+    io.save(head, tmp_path / "kv")
+    again = io.load(tmp_path / "kv")
+    assert again.prompt_mode == "kv"
+    assert np.allclose(again.decision_function(TEXTS), head.decision_function(TEXTS))
+    as_tokens = io.load(tmp_path / "kv").set_params(prompt_mode="tokens")  # the mode matters at prediction time
+    assert not np.allclose(as_tokens.decision_function(TEXTS), head.decision_function(TEXTS))
+    with pytest.raises(AnytaskError, match="prompt_mode"):
+        create_head("prompt_tuning", backbone=tiny_bert, prompt_mode="prefix").fit(TEXTS, LABELS)
 
 
 def test_max_steps_cuts_training_into_epoch_segments(tiny_bert):

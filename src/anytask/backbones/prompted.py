@@ -5,6 +5,11 @@ input embeddings and, at layers ``1 .. depth-1``, replaces the previous layer's 
 with ``prompts[i]`` through forward pre-hooks that exist only during the call and act only in the
 calling thread. ``prompts=None`` is the frozen path. Pooling is the mean over the text's own tokens
 (prompt positions excluded), unnormalised. The backbone's weights are only read.
+
+``kv_only=True`` makes them prefix-tuning prompts (Uni-Perceiver's deep prompts, card 19): the text keeps
+its own position ids (nothing is shifted) and ``prompts[0]`` too is swapped in at layer 0's input rather
+than passed through the embedding layer, so at every prompted layer the prompts reach the text only as extra
+keys and values (their own outputs are replaced before the next layer reads them, and are never pooled).
 """
 
 from __future__ import annotations
@@ -56,25 +61,31 @@ class PromptedEncoder:
                                       return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def __call__(self, enc: dict[str, Tensor], prompts: Tensor | None) -> Tensor:
-        """Mean-pooled (unnormalised) features ``(N, D)``; ``prompts`` is ``(depth, length, D)`` or None."""
+    def __call__(self, enc: dict[str, Tensor], prompts: Tensor | None, *, kv_only: bool = False) -> Tensor:
+        """Mean-pooled (unnormalised) features ``(N, D)``; ``prompts`` is ``(depth, length, D)`` or None;
+        ``kv_only``: prefix prompts (keys and values only, text positions unshifted)."""
         ids, mask = enc["input_ids"], enc["attention_mask"]
         emb = self.model.get_input_embeddings()(ids)
-        pool_mask, hooks = mask, []
+        pool_mask, hooks, positions = mask, [], None
         if prompts is not None and prompts.shape[1]:
             n, length = ids.shape[0], prompts.shape[1]
             emb = torch.cat([emb[:, :1], prompts[0].unsqueeze(0).expand(n, -1, -1), emb[:, 1:]], 1)
             ones = torch.ones(n, length, dtype=mask.dtype, device=mask.device)
             mask = torch.cat([mask[:, :1], ones, mask[:, 1:]], 1)
             pool_mask = torch.cat([pool_mask[:, :1], torch.zeros_like(ones), pool_mask[:, 1:]], 1)
-            # deeper layers: a pre-hook swaps in this layer's prompts; it exists only during this call and
-            # acts only in this thread, so other users of the shared backbone never see prompts
-            _hook_state.prompts = {self.layers[i]: prompts[i] for i in range(1, prompts.shape[0])}
+            if kv_only:  # the text keeps positions 0..T-1; the prompt slots' embeddings are replaced at layer 0
+                text = torch.arange(ids.shape[1], device=ids.device)
+                positions = torch.cat([text[:1], torch.zeros(length, dtype=text.dtype, device=text.device),
+                                       text[1:]]).unsqueeze(0).expand(n, -1)
+            first = 0 if kv_only else 1
+            # a pre-hook swaps in each deeper layer's prompts; it exists only during this call and acts only in
+            # this thread, so other users of the shared backbone never see prompts
+            _hook_state.prompts = {self.layers[i]: prompts[i] for i in range(first, prompts.shape[0])}
             hooks = [self.layers[i].register_forward_pre_hook(_replace_prompts, with_kwargs=True)
-                     for i in range(1, prompts.shape[0])]
+                     for i in range(first, prompts.shape[0])]
         try:
-            states = self.model(inputs_embeds=emb, attention_mask=mask,
-                                token_type_ids=torch.zeros_like(mask)).last_hidden_state
+            states = self.model(inputs_embeds=emb, attention_mask=mask, token_type_ids=torch.zeros_like(mask),
+                                position_ids=positions).last_hidden_state
         finally:
             _hook_state.prompts = None
             for h in hooks:

@@ -28,6 +28,9 @@ any label text, including classes never trained on, can be scored (``with_labels
 is 2,464 texts): training is then cut into ``epochs`` equal segments of steps, each playing the
 part of an epoch for the learning-rate schedule and the prompt aggregation.
 
+``prompt_mode="kv"`` makes every layer's prompts prefix prompts (keys and values only, the text's positions
+unshifted; Uni-Perceiver's deep prompts, card 19) instead of tokens; ``depth`` then counts from layer 0.
+
 The backbone's weights are never touched (only the prompts train; a test hashes the weights).
 Labels must have names: string class labels, or ``descriptions`` mapping each class to its text;
 there is no examples-only fallback, and unnamed classes are a clear error at ``fit``.
@@ -85,7 +88,7 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
                  self_regulating: bool = False, epochs: int = 10, batch_size: int = 8, lr: float = 2e-3,
                  scale: float = 20.0, lambda_input: float = 10.0, lambda_label: float = 25.0,
                  kl_weight: float = 1.0, gpa_mean: float | None = None, gpa_std: float = 1.0,
-                 max_length: int = 64, max_steps: int | None = None, seed: int = 0,
+                 max_length: int = 64, max_steps: int | None = None, prompt_mode: str = "tokens", seed: int = 0,
                  progress: bool = False, device: str = "auto") -> None:
         self.backbone = backbone
         self.descriptions = descriptions
@@ -104,6 +107,7 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
         self.gpa_std = gpa_std
         self.max_length = max_length
         self.max_steps = max_steps
+        self.prompt_mode = prompt_mode
         self.seed = seed
         self.progress = progress
         self.device = device
@@ -141,7 +145,10 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
                                f"1..{n_layers}")
         if not isinstance(self.length, int) or self.length < 0:
             raise AnytaskError(f"length={self.length!r}: the number of prompt tokens must be an integer >= 0")
-        if self.max_length + self.length > enc.positions:
+        if self.prompt_mode not in ("tokens", "kv"):
+            raise AnytaskError(f"prompt_mode={self.prompt_mode!r}: use 'tokens' (deep prompts as tokens) or 'kv' "
+                               "(prefix prompts: keys and values only, text positions unshifted)")
+        if self.prompt_mode == "tokens" and self.max_length + self.length > enc.positions:
             raise AnytaskError(f"max_length={self.max_length} plus {self.length} prompt tokens exceeds the backbone's "
                                f"{enc.positions} positions; lower max_length (longer texts are truncated)")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
@@ -168,7 +175,7 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
             "label": nn.Parameter((0.02 * torch.randn(self._depth(enc), self.length, dim)).to(enc.device)),
         })
         label_enc = enc.tokenize(self._label_texts(classes, self.templates[0]))
-        regulate = self.self_regulating
+        regulate, kv = self.self_regulating, self.prompt_mode == "kv"
         if regulate:
             teacher = self._frozen_label_targets(enc, classes)
             with torch.no_grad():
@@ -196,8 +203,8 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
                 for g in opt.param_groups:
                     g["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * step / total))
                 step += 1
-                f = F.normalize(enc(enc.tokenize([texts[i] for i in idx]), prompts["input"]), dim=-1)
-                g_ = F.normalize(enc(label_enc, prompts["label"]), dim=-1)
+                f = F.normalize(enc(enc.tokenize([texts[i] for i in idx]), prompts["input"], kv_only=kv), dim=-1)
+                g_ = F.normalize(enc(label_enc, prompts["label"], kv_only=kv), dim=-1)
                 logits = self.scale * f @ g_.T
                 loss = F.cross_entropy(logits, targets[idx])
                 parts = {"loss": loss.item(), "ce": loss.item()}
@@ -236,8 +243,10 @@ class PromptTuning(Pretrained, ClassifierMixin, BaseEstimator):
         texts = check_raw_texts(X, "prompt_tuning")
         enc = self._encoder()
         inputs, labels = self.input_prompts_.to(enc.device), self.label_prompts_.to(enc.device)
-        g = F.normalize(enc(enc.tokenize(self._label_texts(self.classes_, self.templates[0])), labels), dim=-1)
-        out = [self.scale * F.normalize(enc(enc.tokenize(texts[i:i + 64]), inputs), dim=-1) @ g.T
+        kv = getattr(self, "prompt_mode", "tokens") == "kv"
+        g = F.normalize(enc(enc.tokenize(self._label_texts(self.classes_, self.templates[0])), labels, kv_only=kv),
+                        dim=-1)
+        out = [self.scale * F.normalize(enc(enc.tokenize(texts[i:i + 64]), inputs, kv_only=kv), dim=-1) @ g.T
                for i in range(0, len(texts), 64)]
         return torch.cat(out).double().cpu().numpy()
 
