@@ -496,6 +496,42 @@ def mechanisms_bottleneck(r: dict) -> str:
     return "\n\n".join(out)
 
 
+def mechanisms_tensor_brain(r: dict) -> str:
+    s = r["summary"]
+
+    def pm(v, digits=3):
+        return "—" if v is None else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
+
+    kinds = ("all", "attributes", "left_of", "owns / part_of")
+    rows = [[name, *[pm(d[f"{k}.f1"]) for k in kinds], f"{d['all.precision'][0]:.2f} / {d['all.recall'][0]:.2f}",
+             f"{d['fit_s'][0]:.0f}"] for name, d in s["decoders"].items()]
+    perception = table(["decoder", *[f"F1: {k}" for k in kinds], "P / R (all)", "fit s"], rows)
+    e = s["episodic"]
+    episodic = table(["", "value"], [
+        ["time index hit rate (cue: one 'A is left of B' sentence)", pm(e["hit_rate"])],
+        ["cues whose pair occurs in one test scene only (the best any lookup could do)", pm(e["cue_unique_share"])],
+        ["recalled episode vs the whole scene: F1 / recall",
+         f"{pm(e['recalled_episode_f1'])} / {pm(e['recalled_episode_recall'])}"],
+        ["decoding the cue alone: F1 / recall", f"{pm(e['cue_alone_f1'])} / {pm(e['cue_alone_recall'])}"]])
+    c = s["concept_learning"]
+    concept = table(["", "value"], [
+        ["novelty AUC, 50 new vs 50 known entities", pm(c["novelty_auc"])],
+        ["known entities: attributes decoded from an unseen sentence template", pm(c["known_attribute_recall_unseen_template"])],
+        ["new entities given an index at threshold 0.5", pm(c["allocated_at_0.5"])],
+        ["... recognised again (top subject) from another template", pm(c["reidentified"])],
+        ["... their attributes decoded with the new index", pm(c["new_attribute_recall"])]])
+    rates = c["allocation_rate"]
+    sens = table(["novelty threshold", *sorted(rates, key=float)],
+                 [[who, *[f"{rates[t][who][0]:.2f}" for t in sorted(rates, key=float)]] for who in ("known", "novel")])
+    return (f"{r['seeds']} seeds (a fresh world each; mean ± sd); 600 training scenes + 100 glimpses, 200 test "
+            "scenes of new combinations of the same 50 entities.\n\n**Perception**: micro F1 of the decoded triples "
+            "on the test scenes\n\n" + perception + "\n\n**Episodic memory** (the 200 test scenes stored as time "
+            "indices)\n\n" + episodic + "\n\n**Concept learning**\n\n" + concept
+            + "\n\nShare given a new index, by threshold (the card's sensitivity check):\n\n" + sens
+            + f"\n\n**Semantic memory**: Spearman correlation between a training triple's frequency and its mean "
+            f"decoded probability over the test states: {pm(s['semantic_memory_spearman'], 2)}.")
+
+
 def mechanisms_difficulty(r: dict) -> str:
     import numpy as np
 
@@ -861,13 +897,15 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "scale": ("Scale-out on Ray: embedding throughput", [
         Section("One process vs Ray with 1 and 2 local workers", ("scale/embed.json",), scale_embed),
     ]),
-    "mechanisms": ("Mechanisms: circuit reuse, task difficulty, an attention bottleneck", [
+    "mechanisms": ("Mechanisms: circuit reuse, task difficulty, an attention bottleneck, task hinting, the Tensor Brain", [
         Section("IOI and Colored Objects: per-head patching, circuit overlap, steering", ("mechanisms/circuits.json",),
                 mechanisms_circuits, "mechanisms/circuits.png"),
         Section("Inductive-bias complexity: the reference table, pixels, and the text tasks through MiniLM",
                 ("mechanisms/difficulty.json",), mechanisms_difficulty),
         Section("The Consciousness Prior's bottleneck on sparse factor graphs, and a dense control",
                 ("mechanisms/bottleneck.json",), mechanisms_bottleneck, "mechanisms/bottleneck.png"),
+        Section("The Tensor Brain's bilayer: perception, episodic recall, concept learning, semantic memory",
+                ("mechanisms/tensor_brain.json",), mechanisms_tensor_brain, "mechanisms/tensor_brain.png"),
     ]),
     "graphs": ("Graphs: one frozen encoder for node, link and graph tasks; task-agnostic valuation", [
         Section("Node level: link prediction and node classification on Cora and CiteSeer", ("graphs/node.json",),

@@ -35,7 +35,7 @@ from torch import nn
 from anytask.core.errors import AnytaskError
 from anytask.core.registry import Registry
 
-DECODERS: Registry = Registry("triple decoder", family="mechanisms")
+TRIPLE_DECODERS: Registry = Registry("triple decoder", family="mechanisms")
 THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -110,7 +110,7 @@ class _Fitted(BaseEstimator):
         return micro_f1(self.decode(X), y)["f1"]
 
 
-@DECODERS.register("tensor_brain", reference="Tresp et al. 2020, https://arxiv.org/abs/2001.11027",
+@TRIPLE_DECODERS.register("tensor_brain", reference="Tresp et al. 2020, https://arxiv.org/abs/2001.11027",
                    summary="bilayer semantic decoding: index layer A/P, representation q, sequential s-p-o with "
                            "top-down write-back; episodic recall by time indices; new indices for novel states",
                    input="features", output="triples")
@@ -220,7 +220,7 @@ class TensorBrain(_Fitted):
         return new
 
 
-@DECODERS.register("flat_triples", reference="the flat baseline for card 37 (one logistic output per triple)",
+@TRIPLE_DECODERS.register("flat_triples", reference="the flat baseline for card 37 (one logistic output per triple)",
                    summary="multi-label logistic regression over every triple seen in training, same features",
                    input="features", output="triples")
 class FlatTriples(_Fitted):
