@@ -8,6 +8,7 @@ from anytask.methods.retrieval import hnsw  # noqa: E402,F401
 from anytask.methods.retrieval import bm25  # noqa: E402,F401
 from anytask.methods.retrieval import uwe  # noqa: E402,F401
 from anytask.methods.retrieval import generalist  # noqa: E402,F401
+from anytask.methods.retrieval import uni_perceiver  # noqa: E402,F401
 from anytask.methods.retrieval.exact import ExactIndex  # noqa: E402
 from anytask.methods.retrieval.metrics import METRICS, evaluate  # noqa: E402
 from anytask.methods.retrieval.text import TextIndex  # noqa: E402
