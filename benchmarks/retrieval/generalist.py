@@ -37,12 +37,14 @@ CONFIGS = {"specialists": None, "mixed": ("mixed", False), "unmixed": ("unmixed"
            "unmixed+balanced": ("unmixed", True)}
 
 
-def load_tasks(text_root: Path, cisi_root: Path, n_train: int, n_test: int):
+def load_tasks(text_root: Path, cisi_root: Path, n_train: int, n_test: int, classify=CLASSIFY, seed: int = 0):
+    """Training and test sets of the ``classify`` tasks (``n_train`` / ``n_test`` drawn by ``seed``) and CISI's
+    judged queries split in half by the same draw (pairs of the first half train; the second half is ranked)."""
     from anytask.data.sources import LABEL_DESCRIPTIONS
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     train, test = {}, {}
-    for name in CLASSIFY:
+    for name in classify:
         rows = {split: [json.loads(line) for line in (text_root / name / f"{split}.jsonl").read_text().splitlines()
                         if line.strip()] for split in ("train", "test")}
         tr = [rows["train"][i] for i in rng.choice(len(rows["train"]), size=min(n_train, len(rows["train"])),

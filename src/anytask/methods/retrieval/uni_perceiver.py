@@ -204,7 +204,7 @@ class UniPerceiver(BaseRanker):
         check_is_fitted(self, "encoder_")
         model = copy.deepcopy(self.encoder_.backbone.model)
         nn.ModuleList(list(model.encoder.layer)[self.encoder_.cut:]).load_state_dict(self.encoder_.top_state())
-        taus = {n: round(float(self._tau(n)), 4) for n in self.tasks_}
+        taus = {n: round(float(self._tau(n).detach()), 4) for n in self.tasks_}
         card = (f"# Uni-Perceiver encoder tuned from {self.backbone}\n\nTop {self.n_top} layers tuned for {self.steps} "
                 f"steps on the tasks {sorted(self.tasks_)} (learned temperatures {taus}); Zhu et al. 2022, "
                 "arXiv:2112.01522.\n\nLoad it with anytask as backbone `hf:<this folder>`.\n")
