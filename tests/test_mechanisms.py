@@ -9,7 +9,7 @@ from anytask.backbones.patching import HeadHooks
 from anytask.core.errors import AnytaskError
 from anytask.methods.mechanisms import PromptSet, make_prompts
 from anytask.methods.mechanisms.circuits import (answer_tokens, circuit, circuit_reuse, head_effects, overlap,
-                                                 steer)
+                                                 path_effects, steer)
 
 
 def toy(n: int = 8, shift: int = 0) -> PromptSet:
@@ -68,6 +68,38 @@ def test_head_effects_circuits_and_overlap(lm):
     assert overlap({(0, 0)}, {(0, 0), (1, 1)}) == {"overlap": 0.5, "jaccard": 0.5, "shared": [(0, 0)]}
     steered = steer(hooks, toy(12), sorted(top), seed=0)
     assert 0 <= steered["before"] <= 1 and steered["alpha"] in steered["fit_accuracy"]
+    assert state_hash(lm) == before
+
+
+def test_query_hooks_read_and_write_queries_and_path_patching_measures_senders(lm):
+    before = state_hash(lm)
+    hooks = HeadHooks(lm)
+    prompts = [p for p in toy().clean if len(p) == len(toy().clean[0])]
+    clean = hooks.cache_prefix(hooks.batch(prompts))
+    corrupt = hooks.batch([c for c, p in zip(toy().corrupt, toy().clean) if len(p) == len(prompts[0])])
+    tokens = torch.tensor([[lm.encode("A")[0], lm.encode("B")[0]]] * len(prompts))
+    base = hooks.logits(clean, tokens)
+    q = hooks.queries(clean)
+    assert q.shape == (hooks.n_layers, len(prompts), hooks.n_heads, hooks.d_head)
+    same = {(1, h): q[1, :, h] for h in range(hooks.n_heads)}
+    torch.testing.assert_close(hooks.logits(clean, tokens, q_patch=same), base)  # writing back changes nothing
+    q_bad = hooks.queries(corrupt)
+    moved = hooks.logits(clean, tokens, q_patch={(1, h): q_bad[1, :, h] for h in range(hooks.n_heads)})
+    assert not torch.allclose(moved, base)
+    # a sender patched from the corrupted run changes the receivers' queries, and only from its own layer on
+    z_bad = hooks.outputs(corrupt)
+    q_sent = hooks.queries(clean, patch={(0, 2): z_bad[0, :, 2]})
+    torch.testing.assert_close(q_sent[0], q[0])
+    assert not torch.allclose(q_sent[1], q[1])
+
+    result = path_effects(hooks, toy(12), [(1, 0), (1, 3)])
+    assert result["effects"].shape == (2, 4) and np.isnan(result["effects"][1]).all()
+    assert np.isfinite(result["effects"][0]).all() and result["receivers"] == [(1, 0), (1, 3)]
+    assert circuit(result["effects"], 0.5) <= {(0, h) for h in range(4)} and len(circuit(result["effects"], 0.5)) == 2
+    with pytest.raises(AnytaskError, match="layer >= 1"):
+        path_effects(hooks, toy(4), [(0, 1)])
+    with pytest.raises(AnytaskError, match="out of range"):
+        path_effects(hooks, toy(4), [(5, 1)])
     assert state_hash(lm) == before
 
 

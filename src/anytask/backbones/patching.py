@@ -12,6 +12,12 @@ need. The hooks exist only inside a call; the backbone's weights are never writt
     z = heads.outputs(batch)                          # (L, B, H, d_head) at each prompt's last token
     base = heads.logits(batch, answers)               # (B, A) logits of the answer tokens
     moved = heads.logits(batch, answers, patch={(12, 3): z_corrupt[12, :, 3]})
+    q = heads.queries(batch, patch=...)               # (L, B, H, d_head) query projections at the last token
+    heads.logits(batch, answers, q_patch={(20, 1): q[20, :, 1]})   # a head's query replaced (path patching)
+
+Query hooks are forward hooks on ``q_proj`` (its output, before the rotary embedding); reading the queries of a
+run with some heads patched and writing them into receiver heads of another run is path patching's second
+stage (sender → receiver's query → logits).
 """
 
 from __future__ import annotations
@@ -86,17 +92,45 @@ class HeadHooks:
                                f"and heads 0..{self.n_heads - 1}")
 
     # -- hooks -----------------------------------------------------------------------------------------
+    def _last(self, batch: Batch, x: Tensor) -> Tensor:
+        """Each prompt's last position in ``x``: the full prompt, or only its last token after a cached prefix."""
+        if x.shape[1] == batch.ids.shape[1]:
+            return batch.last.to(x.device)
+        return torch.full_like(batch.last, x.shape[1] - 1).to(x.device)
+
     @contextmanager
     def _hooked(self, batch: Batch, *, patch: dict | None = None, scale: dict | None = None,
-                record: list | None = None) -> Iterator[None]:
+                record: list | None = None, q_patch: dict | None = None,
+                q_record: list | None = None) -> Iterator[None]:
         """While open, each layer's o_proj input is edited at every prompt's last position: ``patch[(l, h)]``
         (``(B, d_head)``) replaces head h of layer l, ``scale[(l, h)]`` multiplies it; ``record`` collects the
-        (edited) head outputs there, one ``(B, H, d_head)`` per layer."""
-        patch, scale = dict(patch or {}), dict(scale or {})
-        for layer, head in [*patch, *scale]:
+        (edited) head outputs there, one ``(B, H, d_head)`` per layer. ``q_patch[(l, h)]`` replaces head h's query
+        projection (q_proj's output) there; ``q_record`` collects the queries, one ``(B, H, d_head)`` per layer."""
+        patch, scale, q_patch = dict(patch or {}), dict(scale or {}), dict(q_patch or {})
+        for layer, head in [*patch, *scale, *q_patch]:
             self.check_head(layer, head)
         rows = torch.arange(len(batch))
         handles = []
+
+        def q_hook_for(index: int):
+            mine = {h: v for (lyr, h), v in q_patch.items() if lyr == index}
+
+            def hook(module, args, out):
+                if not (mine or q_record is not None):
+                    return None
+                at, last = rows.to(out.device), self._last(batch, out)
+                q = out[at, last].view(len(batch), self.n_heads, self.d_head).clone()
+                for h, value in mine.items():
+                    q[:, h] = value.to(device=out.device, dtype=out.dtype)
+                if q_record is not None:
+                    q_record.append(q.detach().cpu())
+                if not mine:
+                    return None
+                out = out.clone()
+                out[at, last] = q.reshape(len(batch), -1)
+                return out
+
+            return hook
 
         def hook_for(index: int):
             mine_patch = {h: v for (lyr, h), v in patch.items() if lyr == index}
@@ -107,10 +141,7 @@ class HeadHooks:
                 if not (mine_patch or mine_scale or record is not None):
                     return None
                 x = x.clone()
-                # the full prompt, or only its last token after a cached prefix
-                last = batch.last.to(x.device) if x.shape[1] == batch.ids.shape[1] else torch.full_like(
-                    batch.last, x.shape[1] - 1).to(x.device)
-                at = rows.to(x.device)
+                last, at = self._last(batch, x), rows.to(x.device)
                 z = x[at, last].view(len(batch), self.n_heads, self.d_head)
                 for h, value in mine_patch.items():
                     z[:, h] = value.to(device=x.device, dtype=x.dtype)
@@ -126,6 +157,8 @@ class HeadHooks:
         try:
             for i, layer in enumerate(self.layers):
                 handles.append(layer.self_attn.o_proj.register_forward_pre_hook(hook_for(i)))
+                if q_patch or q_record is not None:
+                    handles.append(layer.self_attn.q_proj.register_forward_hook(q_hook_for(i)))
             yield
         finally:
             for handle in handles:
@@ -159,10 +192,19 @@ class HeadHooks:
             self._final_states(batch)
         return torch.stack(record)
 
-    def logits(self, batch: Batch, tokens: Tensor, *, patch: dict | None = None, scale: dict | None = None) -> Tensor:
+    def queries(self, batch: Batch, *, patch: dict | None = None, scale: dict | None = None) -> Tensor:
+        """Every head's query projection at each prompt's last position, ``(L, B, H, d_head)``, in a run with heads
+        patched and/or scaled there."""
+        q_record: list[Tensor] = []
+        with self._hooked(batch, patch=patch, scale=scale, q_record=q_record):
+            self._final_states(batch)
+        return torch.stack(q_record)
+
+    def logits(self, batch: Batch, tokens: Tensor, *, patch: dict | None = None, scale: dict | None = None,
+               q_patch: dict | None = None) -> Tensor:
         """Logits ``(B, A)`` of ``tokens`` (``(B, A)`` token ids, e.g. answer and alternative) at each prompt's last
-        position, with heads patched and/or scaled there."""
-        with self._hooked(batch, patch=patch, scale=scale):
+        position, with heads patched and/or scaled there, and heads' queries replaced (``q_patch``)."""
+        with self._hooked(batch, patch=patch, scale=scale, q_patch=q_patch):
             h = self._final_states(batch)
         weight = self.lm.model.get_output_embeddings().weight  # (V, D)
         return torch.einsum("bd,bad->ba", h, weight[tokens.to(weight.device)]).float().cpu()

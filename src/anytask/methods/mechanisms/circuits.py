@@ -9,6 +9,12 @@ largely reused by Colored Objects (~78 % of in-circuit heads) and repairs Colore
   the corrupted run into the clean run, one head at a time; the effect is the fraction of the clean →
   corrupted logit-difference gap that the head alone moves (1: the head carries it all). The paper uses
   path patching stage by stage; this is its first stage (head → logits, through everything downstream).
+* ``path_effects``: the second stage — for chosen receiver heads, how much each earlier (sender) head moves
+  the logit difference *through the receivers' queries only*: the sender is patched from the corrupted run
+  while every head between it and the receivers is frozen at its clean output, the receivers' queries are
+  read from that run and written into a clean run (everything else clean); the effect is the share of the
+  gap it moves. Sender → receiver-query paths at the final token are the paths of the paper's IOI analysis
+  (S-inhibition heads → name movers' queries).
 * ``circuit``: the top fraction of heads by effect; ``overlap`` = |A ∩ B| / |B| (the paper's measure)
   and Jaccard, at several thresholds (a threshold is a choice: the card's pitfall).
 * ``steer``: an intervention on a set of heads (their final-token outputs scaled by ``alpha``), with
@@ -97,12 +103,61 @@ def head_effects(hooks: HeadHooks, prompts: PromptSet, *, batch_size: int = 32, 
             "ld_corrupt": float(np.mean(ld_corrupt)), "n": len(prompts), "skipped": skipped}
 
 
+def path_effects(hooks: HeadHooks, prompts: PromptSet, receivers, *, batch_size: int = 32,
+                 progress: bool = False) -> dict:
+    """Path patching's second stage into the queries of ``receivers`` (``[(layer, head)]``): ``effects`` ``(L, H)``
+    for every sender in a layer below the lowest receiver (NaN elsewhere), each the mean over prompts of
+    (LD_path - LD_clean) / (LD_corrupt - LD_clean)."""
+    from tqdm.auto import tqdm
+
+    receivers = sorted({(int(a), int(b)) for a, b in receivers})
+    if not receivers:
+        raise AnytaskError("give at least one receiver head (layer, head)")
+    for layer, head in receivers:
+        hooks.check_head(layer, head)
+    lowest, highest = receivers[0][0], max(r[0] for r in receivers)
+    if lowest == 0:
+        raise AnytaskError("a receiver in layer 0 has no earlier head to send to it; choose receivers in layer >= 1")
+    prompts, tokens, skipped = answer_tokens(hooks, prompts)
+    prompts, slices, order = _by_length(hooks, prompts, batch_size)
+    tokens = tokens[order]
+    clean_b = [hooks.cache_prefix(hooks.batch(list(prompts.clean[s]))) for s in slices]
+    corrupt_b = [hooks.batch(list(prompts.corrupt[s])) for s in slices]
+    ld_clean = logit_difference(hooks, clean_b, tokens)
+    ld_corrupt = logit_difference(hooks, corrupt_b, tokens)
+    gap = float(np.mean(ld_corrupt) - np.mean(ld_clean))
+    if abs(gap) < 1e-6:
+        raise AnytaskError(f"{prompts.task}: the corruption does not move the logit difference; nothing to patch")
+    z_clean = [hooks.outputs(b) for b in clean_b]
+    z_corrupt = [hooks.outputs(b) for b in corrupt_b]
+    effects = np.full((hooks.n_layers, hooks.n_heads), np.nan)
+    bar = tqdm(total=lowest * hooks.n_heads, desc=f"path patching {prompts.task}", disable=not progress)
+    for layer in range(lowest):
+        for head in range(hooks.n_heads):
+            q_patches = []
+            for b, batch in enumerate(clean_b):
+                # heads between sender and receivers keep their clean outputs: only direct paths carry the change
+                edit = {(lyr, h): z_clean[b][lyr, :, h] for lyr in range(layer + 1, highest)
+                        for h in range(hooks.n_heads)}
+                edit[(layer, head)] = z_corrupt[b][layer, :, head]
+                q = hooks.queries(batch, patch=edit)
+                q_patches.append({r: q[r[0], :, r[1]] for r in receivers})
+            moved = logit_difference(hooks, clean_b, tokens, q_patch=q_patches)
+            effects[layer, head] = (np.mean(moved) - np.mean(ld_clean)) / gap
+            bar.update()
+    bar.close()
+    return {"task": prompts.task, "receivers": receivers, "effects": effects, "ld_clean": float(np.mean(ld_clean)),
+            "ld_corrupt": float(np.mean(ld_corrupt)), "n": len(prompts), "skipped": skipped}
+
+
 def circuit(effects: np.ndarray, fraction: float) -> set[tuple[int, int]]:
-    """The top ``fraction`` of heads by patching effect (at least one)."""
+    """The top ``fraction`` of heads by patching effect (at least one); NaN cells (heads not measured, e.g. not
+    senders in path patching) are never chosen and not counted."""
     if not 0 < fraction <= 1:
         raise AnytaskError(f"fraction={fraction!r}: pass a number in (0, 1]")
-    k = max(1, int(round(fraction * effects.size)))
-    flat = np.argsort(-effects, axis=None)[:k]
+    measured = np.isfinite(effects)
+    k = max(1, int(round(fraction * measured.sum())))
+    flat = np.argsort(-np.where(measured, effects, -np.inf), axis=None)[:k]
     return {tuple(int(v) for v in np.unravel_index(i, effects.shape)) for i in flat}
 
 
