@@ -169,6 +169,35 @@ class BaseRanker(Pretrained, BaseEstimator):
     def _score(self, queries: list[str]) -> np.ndarray: ...
 
 
+class TaskRanker(BaseRanker):
+    """A ranker trained on named tasks (``tasks_``, as ``generalist._check_task`` builds them) that embeds texts as
+    unit vectors (``embed``): it classifies by the nearest label name and ranks by cosine to cached targets."""
+
+    @abstractmethod
+    def embed(self, texts) -> np.ndarray: ...
+
+    def predict(self, task: str | None, texts, labels=None) -> np.ndarray:
+        """Labels of a trained classification ``task``, or (``task=None``) the best of ``labels``, any names."""
+        from anytask.core.validation import check_input_texts
+
+        check_is_fitted(self, "tasks_")
+        if task is not None:
+            if task not in self.tasks_ or self.tasks_[task]["kind"] != "classify":
+                known = [n for n, t in self.tasks_.items() if t["kind"] == "classify"]
+                raise AnytaskError(f"no classification task {task!r}; trained: {known}, or pass task=None and labels")
+            classes, candidates = self.tasks_[task]["classes"], self.tasks_[task]["candidates"]
+        else:
+            classes = candidates = check_input_texts(labels, what="labels")
+        S = self.embed(texts) @ self.embed(candidates).T
+        return np.asarray(classes, dtype=object)[S.argmax(1)]
+
+    def _cache_targets(self, texts: list[str]) -> None:
+        self.target_vectors_ = self.embed(texts)
+
+    def _score(self, queries: list[str]) -> np.ndarray:
+        return self.embed(queries) @ self.target_vectors_.T
+
+
 def check_pairs(queries, targets) -> tuple[list[str], list[str]]:
     """Linked (query, target) text pairs: two equal-length lists of non-empty strings."""
     from anytask.core.validation import check_input_texts

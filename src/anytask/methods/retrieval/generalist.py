@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_input_texts
-from anytask.methods.retrieval.base import RANKERS, BaseRanker, check_pairs
+from anytask.methods.retrieval.base import RANKERS, TaskRanker, check_pairs
 from anytask.methods.retrieval.uwe import many_to_many_infonce
 
 
@@ -79,7 +79,7 @@ def balanced_scale(norms: dict, task: str, norm: float, momentum: float = 0.9) -
                   summary="one shared decoder over frozen token states, cosine to candidate targets with a "
                           "temperature per task; mixed or unmixed task sampling, task-balanced gradients",
                   input="texts", output="scores", needs_backbone=True)
-class GeneralistRanker(BaseRanker):
+class GeneralistRanker(TaskRanker):
     def __init__(self, *, backbone: str = "minilm", layers: int = 2, heads: int = 4, steps: int = 300,
                  batch_size: int = 32, lr: float = 3e-4, sampling: str = "unmixed", balance: bool = True,
                  task_weights: dict | None = None, label_smoothing: float = 0.1, max_tokens: int = 64,
@@ -227,25 +227,6 @@ class GeneralistRanker(BaseRanker):
         texts = check_input_texts(texts)
         self.decoder_.eval()
         return torch.cat([self._encode(texts[i:i + 256]) for i in range(0, len(texts), 256)]).numpy()
-
-    def predict(self, task: str | None, texts, labels=None) -> np.ndarray:
-        """Labels of a trained classification ``task``, or (``task=None``) of ``labels``, any label names."""
-        check_is_fitted(self, "decoder_")
-        if task is not None:
-            if task not in self.tasks_ or self.tasks_[task]["kind"] != "classify":
-                known = [n for n, t in self.tasks_.items() if t["kind"] == "classify"]
-                raise AnytaskError(f"no classification task {task!r}; trained: {known}, or pass task=None and labels")
-            classes, candidates = self.tasks_[task]["classes"], self.tasks_[task]["candidates"]
-        else:
-            classes = candidates = check_input_texts(labels, what="labels")
-        S = self.embed(texts) @ self.embed(candidates).T
-        return np.asarray(classes, dtype=object)[S.argmax(1)]
-
-    def _cache_targets(self, texts: list[str]) -> None:
-        self.target_vectors_ = self.embed(texts)
-
-    def _score(self, queries: list[str]) -> np.ndarray:
-        return self.embed(queries) @ self.target_vectors_.T
 
 
 def _check_task(name: str, task: dict) -> dict:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 
 from anytask.core.errors import AnytaskError
 from anytask.core.validation import check_input_texts
-from anytask.methods.retrieval.base import RANKERS, BaseRanker, check_pairs
+from anytask.methods.retrieval.base import RANKERS, TaskRanker, check_pairs
 from anytask.methods.retrieval.generalist import _check_task, draw_task
 from anytask.methods.retrieval.uwe import many_to_many_infonce
 
@@ -42,7 +43,7 @@ MIN_TAU = 0.01  # logit scale <= 100
                   summary="one shared encoder (tuned top layers) for inputs and targets, cosine / learned "
                           "temperature per task; multi-task training, zero-shot label spaces, export for prompts",
                   input="texts", output="scores", needs_backbone=True, saveable=True)
-class UniPerceiver(BaseRanker):
+class UniPerceiver(TaskRanker):
     def __init__(self, *, backbone: str = "minilm", n_top: int = 2, steps: int = 300, batch_size: int = 32,
                  lr: float = 1e-4, warmup: float = 0.1, tau_init: float = 0.07, label_smoothing: float = 0.1,
                  task_weights: dict | None = None, max_length: int = 64, seed: int = 0,
@@ -176,26 +177,7 @@ class UniPerceiver(BaseRanker):
             out[idx] = F.normalize(self.encoder_.pooled(self.encoder_.lower([texts[i] for i in idx])), dim=-1)
         return out.numpy()
 
-    def predict(self, task: str | None, texts, labels=None) -> np.ndarray:
-        """Labels of a trained classification ``task``, or (``task=None``) the best of ``labels``, any names."""
-        check_is_fitted(self, "encoder_")
-        if task is not None:
-            if task not in self.tasks_ or self.tasks_[task]["kind"] != "classify":
-                known = [n for n, t in self.tasks_.items() if t["kind"] == "classify"]
-                raise AnytaskError(f"no classification task {task!r}; trained: {known}, or pass task=None and labels")
-            classes, candidates = self.tasks_[task]["classes"], self.tasks_[task]["candidates"]
-        else:
-            classes = candidates = check_input_texts(labels, what="labels")
-        S = self.embed(texts) @ self.embed(candidates).T
-        return np.asarray(classes, dtype=object)[S.argmax(1)]
-
-    def _cache_targets(self, texts: list[str]) -> None:
-        self.target_vectors_ = self.embed(texts)
-
-    def _score(self, queries: list[str]) -> np.ndarray:
-        return self.embed(queries) @ self.target_vectors_.T
-
-    def export(self, folder) -> "object":
+    def export(self, folder) -> Path:
         """Write the tuned encoder as a sentence-transformers folder (the backbone with its top layers replaced);
         ``hf:<folder>`` then loads it as a backbone anywhere in anytask. Returns the folder's path."""
         from anytask.methods.distill.autodistil import teacher_folder
