@@ -24,26 +24,34 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def heat_map(results: dict, path: Path) -> None:
+def draw_heat_maps(maps: list[tuple[str, np.ndarray, list]], suptitle: str, path: Path) -> None:
+    """One (layer x head) panel per ``(title, effects, marked heads)``, diverging colours around 0 (NaN: blank)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 6), sharey=True)
-    for ax, key, title in zip(axes, ("ioi", "colored_objects"), ("IOI", "Colored Objects")):
-        effects = np.mean([np.asarray(r[key]["effects"]) for r in results["runs"]], axis=0)
-        bound = float(np.abs(effects).max())
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.5 * len(maps), 6), sharey=True)
+    for ax, (title, effects, marks) in zip(np.atleast_1d(axes), maps):
+        bound = float(np.nanmax(np.abs(effects)))
         im = ax.imshow(effects, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
-        ax.set_title(f"{title}: patching effect")
-        ax.set_xlabel("head")
+        for layer, head in marks:
+            ax.scatter(head, layer, marker="s", facecolors="none", edgecolors="k", s=80)
+        ax.set_title(title)
+        ax.set_xlabel("head" + (" (squares: receivers)" if marks else ""))
         fig.colorbar(im, ax=ax, shrink=0.8)
-    axes[0].set_ylabel("layer")
-    fig.suptitle(f"SmolLM2-135M, mean of {len(results['runs'])} seeds: share of the clean -> corrupted "
-                 "logit-difference gap one head's final-token output moves", fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("layer")
+    fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def heat_map(results: dict, path: Path) -> None:
+    maps = [(f"{title}: patching effect", np.mean([np.asarray(r[key]["effects"]) for r in results["runs"]], axis=0), [])
+            for key, title in (("ioi", "IOI"), ("colored_objects", "Colored Objects"))]
+    draw_heat_maps(maps, f"SmolLM2-135M, mean of {len(results['runs'])} seeds: share of the clean -> corrupted "
+                   "logit-difference gap one head's final-token output moves", path)
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,27 +39,17 @@ def receivers_from(circuits: dict, k: int = 3) -> dict:
 
 
 def heat_map(result: dict, path: Path) -> None:
-    import matplotlib
+    sys.path.insert(0, str(HERE))
+    from circuits import draw_heat_maps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 6), sharey=True)
-    for ax, task in zip(axes, TASKS):
-        effects = np.nanmean([np.asarray(r[task]["effects"], dtype=float) for r in result["runs"]], axis=0)
-        bound = float(np.nanmax(np.abs(effects)))
-        im = ax.imshow(effects, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
-        for layer, head in result["receivers"][task]:
-            ax.scatter(head, layer, marker="s", facecolors="none", edgecolors="k", s=80)
-        ax.set_title(f"{TASKS[task]}: senders -> receivers' queries")
-        ax.set_xlabel("head (squares: receivers)")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    axes[0].set_ylabel("layer")
-    fig.suptitle(f"SmolLM2-135M, mean of {len(result['runs'])} seeds: share of the logit-difference gap a sender moves "
-                 "through the receivers' queries alone (blank: not a sender)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    maps = []
+    for task in TASKS:
+        with warnings.catch_warnings():  # rows of non-senders are all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            effects = np.nanmean([np.asarray(r[task]["effects"], dtype=float) for r in result["runs"]], axis=0)
+        maps.append((f"{TASKS[task]}: senders -> receivers' queries", effects, result["receivers"][task]))
+    draw_heat_maps(maps, f"SmolLM2-135M, mean of {len(result['runs'])} seeds: share of the logit-difference gap a "
+                   "sender moves through the receivers' queries alone (blank: not a sender)", path)
 
 
 def main(argv=None) -> int:
