@@ -121,6 +121,12 @@ class SplitEncoder:
         """The tuned layers' tensors, named ``<i>.<param>`` with i counted from the first tuned layer."""
         return {k: v.detach().clone() for k, v in self.top.encoder.layer.state_dict().items()}
 
+    def merged_model(self) -> nn.Module:
+        """A copy of the whole backbone model with the tuned top layers in place of its own (to save as a folder)."""
+        model = copy.deepcopy(self.backbone.model)
+        nn.ModuleList(list(model.encoder.layer)[self.cut:]).load_state_dict(self.top_state())
+        return model
+
     def load_top_state(self, state: dict[str, Tensor]) -> None:
         missing = set(self.top.encoder.layer.state_dict()) - set(state)
         if missing:

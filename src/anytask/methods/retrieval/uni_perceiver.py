@@ -19,7 +19,6 @@ Few-shot Tasks, https://arxiv.org/abs/2112.01522 (card 19), on text with MiniLM 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -184,8 +183,7 @@ class UniPerceiver(TaskRanker):
         from anytask.methods.distill.base import write_student
 
         check_is_fitted(self, "encoder_")
-        model = copy.deepcopy(self.encoder_.backbone.model)
-        nn.ModuleList(list(model.encoder.layer)[self.encoder_.cut:]).load_state_dict(self.encoder_.top_state())
+        model = self.encoder_.merged_model()
         taus = {n: round(float(self._tau(n).detach()), 4) for n in self.tasks_}
         card = (f"# Uni-Perceiver encoder tuned from {self.backbone}\n\nTop {self.n_top} layers tuned for {self.steps} "
                 f"steps on the tasks {sorted(self.tasks_)} (learned temperatures {taus}); Zhu et al. 2022, "
