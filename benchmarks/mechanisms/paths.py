@@ -1,10 +1,11 @@
 """Path patching's second stage on SmolLM2-135M-Instruct: which heads feed the circuits' top heads (card 29).
 
-    python benchmarks/mechanisms/paths.py --out benchmarks/mechanisms/paths.json
+    python benchmarks/mechanisms/paths.py --n 32 --out benchmarks/mechanisms/paths.json
 
 Receivers, per task, are its 3 heads with the largest seed-mean first-stage effect in the committed
-``circuits.json`` (activation patching on the same prompt sets: make_prompts(task, 96, seed) for seeds 0-2).
-For every sender head below a task's lowest receiver, the sender's final-token output is taken from the
+``circuits.json`` (activation patching on make_prompts(task, 96, seed), seeds 0-2); path patching then runs on
+fresh sets of ``--n`` prompts per seed (32 by default: about 8 minutes per seed and task on one busy core). For
+every sender head below a task's lowest receiver, the sender's final-token output is taken from the
 corrupted run while every head between it and the receivers keeps its clean output; the receivers' queries are
 read from that run and written into the clean run; the effect is the share of the clean -> corrupted
 logit-difference gap that moves (``path_effects``). The senders' circuits (top 5 / 10 % of the senders both
@@ -58,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--circuits", default=str(HERE / "circuits.json"))
+    p.add_argument("--work", default="/tmp/anytask-paths-bench", help="per-seed results are cached here")
     p.add_argument("--out", default=str(HERE / "paths.json"))
     args = p.parse_args(argv)
 
@@ -75,7 +77,12 @@ def main(argv=None) -> int:
     hooks = HeadHooks(lm)
     common = min(min(r[0] for r in recv) for recv in receivers.values())  # senders both tasks measure: layers below
     runs = []
+    Path(args.work).mkdir(parents=True, exist_ok=True)
     for seed in [int(s) for s in args.seeds.split(",")]:
+        cache = Path(args.work) / f"paths-{seed}-{args.n}.json"
+        if cache.is_file():
+            runs.append(json.loads(cache.read_text()))
+            continue
         run, t = {"seed": seed}, time.perf_counter()
         for task in TASKS:
             res = path_effects(hooks, make_prompts(task, args.n, seed), receivers[task], batch_size=args.batch_size,
@@ -90,6 +97,8 @@ def main(argv=None) -> int:
             shared[str(f)] = {**overlap(a, b), "size": len(b), "chance": len(a) / (common * hooks.n_heads)}
         run["overlaps"] = shared
         run["seconds"] = round(time.perf_counter() - t, 1)
+        run = json.loads(json.dumps(run))
+        cache.write_text(json.dumps(run))
         runs.append(run)
     assert state_hash(lm) == before, "the backbone's weights changed"
     result = {"command": "python " + " ".join(["benchmarks/mechanisms/paths.py", *sys.argv[1:]]),
