@@ -4,7 +4,7 @@
 
 Receivers, per task, are its 3 heads with the largest seed-mean first-stage effect in the committed
 ``circuits.json`` (activation patching on make_prompts(task, 96, seed), seeds 0-2); path patching then runs on
-fresh sets of ``--n`` prompts per seed (32 by default: about 8 minutes per seed and task on one busy core). For
+fresh sets of ``--n`` prompts per seed (32 by default; each run records its seconds). For
 every sender head below a task's lowest receiver, the sender's final-token output is taken from the
 corrupted run while every head between it and the receivers keeps its clean output; the receivers' queries are
 read from that run and written into the clean run; the effect is the share of the clean -> corrupted
