@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -643,6 +644,75 @@ def retrieval_generalist(r: dict) -> str:
             + table(["configuration", "seeds"] + [name for _, name, _ in cols], rows))
 
 
+def retrieval_uni_perceiver(r: dict) -> str:
+    s = r["summary"]
+
+    def pm(v, scale=100.0, digits=1):
+        return f"{scale * v[0]:.{digits}f} ± {scale * v[1]:.{digits}f}"
+
+    rows = []
+    for row in ("frozen MiniLM", "multi-task encoder"):
+        seen, zero = s["seen"][row], s["zero_shot"][row]
+        rows.append([row, pm(seen["ag_news"]), pm(seen["dbpedia"]), pm(seen["cisi_map"]), pm(zero["trec"]),
+                     pm(zero["banking77"])])
+    first = table(["encoder (cosine to label names / documents)", "ag_news acc (trained)", "dbpedia acc (trained)",
+                   "CISI MAP (trained, held-out queries)", "trec acc (zero-shot)", "banking77 acc (zero-shot)"], rows)
+    one = table(["1 % of banking77", "accuracy", "fit s"],
+                [[name, pm(v["accuracy"]), f"{v['fit_s'][0]:.0f}" if "fit_s" in v else "—"]
+                 for name, v in sorted(s["one_percent"].items(), key=lambda kv: -kv[1]["accuracy"][0])])
+    a = r["args"]
+    taus = ", ".join(f"{k} {v[0]:.3f}" for k, v in s["tau"].items())
+    return (f"{r['seeds']} seeds (mean ± sd, in %); multi-task training {a['steps']} steps, {a['train']:,} examples per "
+            f"classification task, {a['test']:,} test examples per task; learned temperatures: {taus}.\n\n" + first
+            + f"\n\nAbout 100 training examples (1 % of banking77's 10,003; about 1.3 per intent), accuracy on "
+            f"{a['test']:,} test examples over all 77 intents:\n\n" + one)
+
+
+def mechanisms_hinting(r: dict) -> str:
+    s = r["summary"]
+    lengths = r["lengths"]
+
+    def pm(v):
+        return f"{v[0]:.2f} ± {v[1]:.2f}"
+
+    exact = table(["variant", *[f"n = {n}" for n in lengths]],
+                  [[v, *[pm(s[v][f"exact@{n}"]) for n in lengths]] for v in r["variants"]])
+    token = table(["variant", *[f"n = {n}" for n in lengths]],
+                  [[v, *[pm(s[v][f"token@{n}"]) for n in lengths]] for v in r["variants"]])
+    hint = table(["variant", "hint task exact @ 20", "hint task exact @ 100", "parameters", "fit s"],
+                 [[v, pm(s[v]["hint_exact@20"]) if "hint_exact@20" in s[v] else "—",
+                   pm(s[v]["hint_exact@100"]) if "hint_exact@100" in s[v] else "—", f"{s[v]['parameters']:,}",
+                   f"{s[v]['fit_s']:.0f}"] for v in r["variants"]])
+    return (f"{r['seeds']} seeds, {r['steps']:,} steps each, trained on lengths 5-20 (mean ± sd).\n\n**Exact match** "
+            "(the whole sorted output right):\n\n" + exact + "\n\n**Per-token accuracy** (teacher-forced):\n\n"
+            + token + "\n\n**The hint tasks themselves, and cost**:\n\n" + hint)
+
+
+def mechanisms_paths(r: dict) -> str:
+    import numpy as np
+
+    runs, rows = r["runs"], []
+    for task, name in (("ioi", "IOI"), ("colored_objects", "Colored Objects")):
+        with warnings.catch_warnings():  # rows of non-senders are all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            effects = np.nanmean([np.asarray(run[task]["effects"], dtype=float) for run in runs], axis=0)
+        flat = np.where(np.isfinite(effects), effects, -np.inf)
+        top = np.argsort(-flat, axis=None)[:5]
+        heads = ", ".join(f"L{i // effects.shape[1]}H{i % effects.shape[1]} ({effects.flat[i]:.3f})" for i in top)
+        total = np.mean([np.nansum(np.asarray(run[task]["effects"], dtype=float)) for run in runs])
+        rows.append([name, ", ".join(f"L{a}H{b}" for a, b in r["receivers"][task]), heads, f"{total:.3f}"])
+    parts = [table(["task", "receivers (top-3 first-stage heads)", "top senders by mean path effect",
+                    "sum of all senders' effects"], rows)]
+    body = []
+    for f in runs[0]["overlaps"]:
+        o = [run["overlaps"][f] for run in runs]
+        body.append([f"{float(f):.0%}", str(o[0]["size"]), f"{np.mean([x['overlap'] for x in o]):.2f} ± "
+                     f"{np.std([x['overlap'] for x in o]):.2f}", f"{o[0]['chance']:.2f}"])
+    parts.append(f"Sender circuits compared over the senders both tasks measure (layers 0-"
+                 f"{r['common_sender_layers'] - 1}):\n\n" + table(["senders = top", "heads", "overlap", "chance"], body))
+    return f"SmolLM2-135M-Instruct, {len(runs)} seeds (mean over seeds).\n\n" + "\n\n".join(parts)
+
+
 def _ms_rows(rows, key, digits=3):
     import numpy as np
 
@@ -893,6 +963,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("retrieval/uwe.json",), retrieval_uwe),
         Section("Uni-Perceiver v2 on text: specialists vs one generalist (mixed, unmixed, unmixed + balanced)",
                 ("retrieval/generalist.json",), retrieval_generalist),
+        Section("Uni-Perceiver v1 on text: multi-task training, zero-shot label spaces, 1 % of banking77",
+                ("retrieval/uni_perceiver.json",), retrieval_uni_perceiver),
     ]),
     "scale": ("Scale-out on Ray: embedding throughput", [
         Section("One process vs Ray with 1 and 2 local workers", ("scale/embed.json",), scale_embed),
@@ -904,6 +976,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("mechanisms/difficulty.json",), mechanisms_difficulty),
         Section("The Consciousness Prior's bottleneck on sparse factor graphs, and a dense control",
                 ("mechanisms/bottleneck.json",), mechanisms_bottleneck, "mechanisms/bottleneck.png"),
+        Section("Task hinting: sorting beyond the trained lengths, with and without hints",
+                ("mechanisms/hinting.json",), mechanisms_hinting, "mechanisms/hinting.png"),
         Section("The Tensor Brain's bilayer: perception, episodic recall, concept learning, semantic memory",
                 ("mechanisms/tensor_brain.json",), mechanisms_tensor_brain, "mechanisms/tensor_brain.png"),
     ]),
