@@ -972,6 +972,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "mechanisms": ("Mechanisms: circuit reuse, task difficulty, an attention bottleneck, task hinting, the Tensor Brain", [
         Section("IOI and Colored Objects: per-head patching, circuit overlap, steering", ("mechanisms/circuits.json",),
                 mechanisms_circuits, "mechanisms/circuits.png"),
+        Section("Path patching's second stage: the heads that feed each circuit's top heads", ("mechanisms/paths.json",),
+                mechanisms_paths, "mechanisms/paths.png"),
         Section("Inductive-bias complexity: the reference table, pixels, and the text tasks through MiniLM",
                 ("mechanisms/difficulty.json",), mechanisms_difficulty),
         Section("The Consciousness Prior's bottleneck on sparse factor graphs, and a dense control",
