@@ -118,6 +118,8 @@ def test_bad_settings_are_clear_errors():
         HintedTransformer(positions="rotary").fit()
     with pytest.raises(AnytaskError, match="train_lengths"):
         HintedTransformer(values=16, train_lengths=(5, 20)).fit()
+    with pytest.raises(AnytaskError, match="steps=0"):
+        HintedTransformer(steps=0).fit()
     with pytest.raises(AnytaskError, match="divisible"):
         HintedTransformer(dim=30, heads=4).fit()
     model = HintedTransformer(hint=None, steps=1, dim=16, heads=2, depth=1, values=16, train_lengths=(2, 5)).fit()

@@ -102,6 +102,10 @@ class HintedTransformer(BaseEstimator):
             raise AnytaskError(f"positions={self.positions!r}: choose one of {', '.join(POSITIONS)}")
         if not 0.0 <= self.mix < 1.0:
             raise AnytaskError(f"mix={self.mix!r}: the share of hint examples must be in [0, 1)")
+        for name in ("steps", "batch_size", "dim", "depth", "heads"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (2 if name == "batch_size" else 1):
+                raise AnytaskError(f"{name}={v!r}: pass a positive integer (batch_size >= 2)")
         if self.dim % self.heads:
             raise AnytaskError(f"dim={self.dim} must be divisible by heads={self.heads}")
         lo, hi = self.train_lengths
