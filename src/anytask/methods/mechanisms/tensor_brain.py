@@ -201,14 +201,17 @@ class TensorBrain(_Fitted):
     @torch.no_grad()
     def novelty(self, X) -> np.ndarray:
         """1 - the largest subject probability of each state: high when no index explains it."""
-        return 1.0 - self.model_.logp(self.states(X), self.model_.A).exp().max(1).values.numpy()
+        return self._novelty(self.states(X))
+
+    def _novelty(self, q: torch.Tensor) -> np.ndarray:
+        return 1.0 - self.model_.logp(q, self.model_.A).exp().max(1).values.numpy()
 
     @torch.no_grad()
     def allocate(self, X, threshold: float = 0.5) -> np.ndarray:
         """Add a new index for every row whose novelty exceeds ``threshold``; its embedding is the state, scaled to
         the mean norm of the learned rows. Returns the new index per row (-1 where none was added)."""
         q = self.states(X)
-        nov = self.novelty(X)
+        nov = self._novelty(q)  # the states once, not again inside novelty()
         new = np.full(len(q), -1)
         norm = self.model_.A[: self.n_base_concepts_].norm(dim=1).mean()
         rows = []
