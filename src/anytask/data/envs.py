@@ -3,7 +3,7 @@ transitions collected from them.
 
 ``make_env("MinAtar/Breakout-v1", seed=0)`` makes any registered Gymnasium environment; MinAtar's five games
 (``MinAtar/{Asterix,Breakout,Freeway,Seaquest,SpaceInvaders}-v0/-v1``; v1 has the minimal action set) and the
-project's own (``anytask/ObjectNav-v0``, ``anytask.data.gridnav``) are registered on first use. An id that is
+project's own (``anytask/ObjectNav-v0``, ``anytask.data.gridnav``; ``anytask/Push-v0``, ``anytask.data.pushworld``) are registered on first use. An id that is
 not registered is a clear error naming the close ones.
 
 ``collect(env_id, n, seed=0)`` runs a behaviour policy (uniform random by default, as the stand-in for the
@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from anytask.core.errors import AnytaskError
 from anytask.core.extras import require
 
-PROJECT_ENVS = {"anytask/ObjectNav-v0": "anytask.data.gridnav:make_object_nav"}  # the project's own environments
+PROJECT_ENVS = {"anytask/ObjectNav-v0": "anytask.data.gridnav:make_object_nav",
+                "anytask/Push-v0": "anytask.data.pushworld:make_push"}  # the project's own environments
 MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
 
 
