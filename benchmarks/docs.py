@@ -1030,6 +1030,10 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("control/pvn_sweep.json",), renderer("control", "pvn_sweep"), "control/pvn_sweep.png"),
         Section("The codebook bottleneck in grid-world object-goal navigation: success, SPL, SEL, probes",
                 ("control/codebook.json",), renderer("control", "codebook"), "control/codebook.png"),
+        Section("RL-100 on the push world: imitation, OPE-gated offline RL, online RL and a one-step student",
+                ("control/rl100.json",), renderer("control", "rl100"), "control/rl100.png"),
+        Section("Ag2Manip on the push world: a masked-video reward across bodies; proxy vs native actions for an arm",
+                ("control/ag2manip.json",), renderer("control", "ag2manip")),
     ]),
     "agents": ("Agents: one frozen LM reused across reasoning and tasks", [
         Section("RL of Thoughts: a learned navigator over logic blocks, on the simulated reasoner and on SmolLM2",

@@ -501,6 +501,25 @@ def _control_learner(entry, request):
     np.testing.assert_allclose(io.load(folder).q_values(data.obs[:10]), agent.q_values(data.obs[:10]), atol=1e-6)
 
 
+@check("manipulation policy")
+def _manipulation_policy(entry, request):
+    pytest.importorskip("gymnasium", reason="manipulation policies need the control extra (gymnasium)")
+    from anytask.methods.control.rl100 import push_sim
+
+    small = dict(demos=10, il_steps=50, offline_iters=1, rollouts=4, fqe_steps=20, ppo_steps=2, online_iters=1,
+                 online_episodes=4, distill_steps=20, eval_episodes=4, hidden=16, seed=0, iterations=3, population=4,
+                 elite=2, episodes=2)
+    pol = entry.obj(**{k: v for k, v in small.items() if k in entry.obj().get_params()}).fit("anytask/Push-v0",
+                                                                                           max_steps=15)
+    states = push_sim("anytask/Push-v0", 5, **pol.env_kwargs_).reset(np.random.default_rng(0))
+    actions = pol.predict(states)
+    assert actions.shape == (5, 2) and np.abs(actions).max() <= 1
+    assert 0 <= pol.evaluate(episodes=4)["success"] <= 1
+    folder = request.getfixturevalue("tmp_path") / entry.name
+    io.save(pol, folder)
+    np.testing.assert_allclose(io.load(folder).predict(states), actions, atol=1e-6)
+
+
 @check("navigation policy")
 def _navigation_policy(entry, request):
     pytest.importorskip("gymnasium", reason="navigation policies need the control extra (gymnasium)")

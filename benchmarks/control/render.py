@@ -180,3 +180,90 @@ def plot_codebook(r: dict, path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def _stage_keys(r: dict) -> list[str]:
+    keys = [k for k in r["summary"] if isinstance(r["summary"][k], dict)]
+    order = ["demos", "imitation"] + sorted(k for k in keys if k.startswith("offline")) + ["online", "one-step"]
+    return [k for k in order if k in keys]
+
+
+def rl100(r: dict) -> str:
+    s = r["summary"]
+    rows = []
+    for k in _stage_keys(r):
+        c = s[k]
+        gate = ""
+        if k.startswith("offline"):
+            gate = f"{c['accepted']}/{c['n']} accepted; corrupted: {c['corrupted_rejected']}/{c['n']} rejected " \
+                   f"(its success {_pm(c, 'corrupted_success')})"
+        name = (f"stage 2: offline candidate {int(k.split()[1]) + 1}" if k.startswith("offline") else
+                {"demos": "scripted demonstrations (mixed noise)", "imitation": "stage 1: diffusion imitation",
+                 "online": "stage 3: after online RL", "one-step": "one-step distilled policy"}[k])
+        rows.append([name, c["n"], _pm(c, "success"), _pm(c, "return"), _pm(c, "ope") if "ope" in c else "", gate])
+    rows.append(["baseline: MSE behaviour cloning (same demos)", r["seeds"], _pm({**s, "n": r["seeds"]},
+                                                                                  "mse_bc_success"), "", "", ""])
+    rho = s.get("ope_vs_return_spearman")
+    return (f"Push world (disc pusher, state observations), {r['episodes']} held-out episodes per seed, mean ± sd over "
+            f"{r['seeds']} seeds. *OPE*: the FQE estimate of the discounted return from the start states (the gate "
+            f"accepts a candidate when it beats the current policy's estimate fitted with the same seed); *return*: "
+            f"the measured discounted return. Gate: {s['gate_accepted']} of {s['gate_proposed']} candidates "
+            f"accepted; corrupted updates (advantages negated) rejected {s['corrupted_rejected']} of "
+            f"{s['gate_proposed']}; Spearman(OPE, measured return) over the candidates "
+            f"{'n/a' if rho is None else f'{rho:+.2f}'}. Latency at batch 1: multi-step chain "
+            f"{s['multi_step_ms']:.2f} ms, one-step student {s['one_step_ms']:.3f} ms "
+            f"({s['multi_step_ms'] / s['one_step_ms']:.0f}x). Fit {s['fit_s'] / 60:.1f} min per seed.\n\n"
+            + _table(["policy", "seeds", "success", "return", "OPE", "gate"], rows))
+
+
+def plot_rl100(r: dict, path: Path) -> None:
+    """Success after each stage (mean ± sd over seeds), with the MSE-BC baseline as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = _stage_keys(r)
+    s = r["summary"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    x = np.arange(len(keys))
+    ax.errorbar(x, [s[k]["success"] for k in keys], yerr=[s[k]["success_sd"] for k in keys], marker="o", capsize=2,
+                label="RL-100 stages")
+    off = [i for i, k in enumerate(keys) if k.startswith("offline")]
+    if off:
+        ax.errorbar(off, [s[keys[i]]["corrupted_success"] for i in off],
+                    yerr=[s[keys[i]]["corrupted_success_sd"] for i in off], marker="x", ls=":", capsize=2,
+                    label="corrupted candidates")
+    ax.axhline(s["mse_bc_success"], color="grey", ls="--", label="MSE behaviour cloning")
+    ax.set_xticks(x)
+    ax.set_xticklabels([k.replace("offline ", "off ") for k in keys], rotation=30, fontsize=8)
+    ax.set_ylabel("success rate")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+AG2_REWARD = {"masked": "masked-video encoder", "pixels": "unmasked-video encoder", "oracle": "true distance (oracle)"}
+
+
+def ag2manip(r: dict) -> str:
+    s = r["summary"]
+    inv = []
+    for view in ("masked", "pixels"):
+        c = {**s["invariance"][view], "n": r["seeds"]}
+        inv.append([f"{view} frames", _pm(c, "corr_L_arm"), _pm(c, "corr_L_disc"), _pm(c, "spearman_true_L"),
+                    _pm(c, "spearman_true_arm"), f"{c['encoder_s']:.0f}"])
+    rows = []
+    for key, c in s["policies"].items():
+        reward, action = key.split("|")
+        rows.append([AG2_REWARD[reward], "proxy (interaction-level, retargeted)" if action == "proxy"
+                     else "native joint actions", c["n"], _pm(c, "success"), _pm(c, "final_distance"),
+                     f"{c['fit_s']:.0f}"])
+    return (f"Push world, {r['seeds']} seeds (mean ± sd). **Reward invariance** on 30 held-out episodes drawn with "
+            f"the L pusher (the videos' body), the disc and the arm: Pearson correlation of the goal-distance reward "
+            f"between drawings, and its Spearman correlation with the true negative object-goal distance.\n\n"
+            + _table(["encoder trained on", "corr(L, arm)", "corr(L, disc)", "Spearman vs true (L)",
+                      "Spearman vs true (arm)", "train s"], inv)
+            + f"\n\n**The arm learning to push** (CEM, same budget for every row; success on {r['episodes']} held-out "
+            "episodes of the arm):\n\n"
+            + _table(["reward", "action space", "seeds", "success", "final distance", "fit s"], rows))

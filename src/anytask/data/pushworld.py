@@ -211,30 +211,49 @@ def scripted_push(sim: PushSim, noise: float = 0.0, rng: np.random.Generator | N
 
 def push_videos(episodes: int, *, body: str = "disc", obs: str = "masked", noise: float = 0.5, seed: int = 0,
                 max_steps: int = 60):
-    """Scripted pushing episodes as ``anytask.data.envs.Transitions`` of frames (``obs`` "pixels" or "masked"; the
-    "videos" a visual representation learns from), and the world state ``[tip, object, goal]`` of every row, so the
-    same rows can be drawn again with another body (``render_states``)."""
-    from anytask.data.envs import Transitions
-
+    """Scripted pushing episodes as ``Videos`` (``anytask.data.envs.Transitions`` of frames plus each row's episode
+    and step; ``obs`` "pixels" or "masked"): the videos a visual representation learns from. Also returns the world
+    state ``[tip, object, goal]`` of every row, so the same rows can be drawn with another body (``render_states``).
+    The frame after an episode's last row (its ``next_obs``) ends it."""
     if obs not in ("pixels", "masked"):
         raise AnytaskError(f"obs {obs!r}: videos are frames, 'pixels' or 'masked'")
     rng = np.random.default_rng(seed)
     sim = PushSim(int(episodes), body, max_steps)
     sim.reset(rng)
-    O, O2, S, A, R, T = [], [], [], [], [], []
+    O, O2, S, A, R, T, E, K = [], [], [], [], [], [], [], []
     frame = sim.render(masked=obs == "masked")[0]
     while not sim.done.all():
-        live, state = ~sim.done, sim.state()[:, :6]
+        live, state, t = ~sim.done, sim.state()[:, :6], sim.t.copy()
         a = scripted_push(sim, noise, rng)
         _, r, success, _ = sim.step(retarget(sim.theta, a) if body == "arm" else a)
         nxt = sim.render(masked=obs == "masked")[0]
         O.append(frame[live]), O2.append(nxt[live]), S.append(state[live]), A.append(a[live])
-        R.append(r[live]), T.append(success[live])
+        R.append(r[live]), T.append(success[live]), E.append(np.nonzero(live)[0]), K.append(t[live])
         frame = nxt
-    data = Transitions("anytask/Push-v0", np.concatenate(O), np.concatenate(A).argmax(1) * 0,
-                       np.concatenate(R).astype(np.float32), np.concatenate(O2), np.concatenate(T),
-                       np.zeros(0, np.float32), 0)
+    data = videos_class()("anytask/Push-v0", np.concatenate(O), np.zeros(sum(map(len, A)), np.int64),
+                          np.concatenate(R).astype(np.float32), np.concatenate(O2), np.concatenate(T),
+                          np.zeros(0, np.float32), 0, np.concatenate(E), np.concatenate(K))
     return data, np.concatenate(S)
+
+
+_VIDEOS = None
+
+
+def videos_class():
+    """``Videos``: Transitions whose rows also carry ``episode`` and ``step`` (built on first use)."""
+    global _VIDEOS
+    if _VIDEOS is None:
+        from dataclasses import dataclass
+
+        from anytask.data.envs import Transitions
+
+        @dataclass
+        class Videos(Transitions):
+            episode: np.ndarray = None
+            step: np.ndarray = None
+
+        _VIDEOS = Videos
+    return _VIDEOS
 
 
 def render_states(states, body: str, masked: bool = False) -> np.ndarray:
