@@ -92,6 +92,22 @@ def _distiller(entry, request):
     assert state_hash(create_backbone(f"hf:{folder}")) == before
 
 
+@check("image distiller")
+def _image_distiller(entry, request):
+    from anytask.methods.distill.g2sd import MAETeacher
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (60, 8, 8)).astype(np.float32)
+    y = np.where(X[:, :4].mean((1, 2)) > X[:, 4:].mean((1, 2)), "top", "bottom")
+    teacher = MAETeacher(X, (y == "top").astype(int), image=8, patch=4, dim=16, depth=1, heads=2, dec_dim=8,
+                         dec_depth=1, pretrain_steps=2, finetune_steps=2, batch_size=16)
+    params = dict(teacher=teacher, patch=4, dim=8, depth=1, heads=2, dec_dim=8, dec_depth=1, pretrain_steps=2,
+                  finetune_steps=2, batch_size=16, teacher_block=1, seed=0)
+    m = entry.obj(**params).fit(X, y)
+    assert set(m.predict(X)) <= {"top", "bottom"} and m.decision_function(X).shape == (60, 2)
+    np.testing.assert_allclose(entry.obj(**params).fit(X, y).decision_function(X), m.decision_function(X), atol=1e-5)
+
+
 @check("multitask model")
 def _multitask(entry, request):
     """Two tasks of different label types and sizes, plain and as (N, L, D) views: probabilities sum to 1, string
