@@ -130,7 +130,7 @@ class Ag2Manip(BaseEstimator, Pretrained):
         total, count, step = np.zeros(sim.n), 0, 0
         goal = sim.goal_frames() if self.encoder is not None else None
         emb_goal = self.encoder.embed(goal) if goal is not None else None
-        while not (sim.t >= sim.max_steps).all() and not sim.done.all():
+        while not sim.done.all():  # done includes running out of steps
             a = self._act(nets, sim.state(), native, E)
             sim.step(a)
             step += 1
