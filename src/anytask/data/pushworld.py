@@ -28,9 +28,12 @@ worlds at once through it); ``scripted_push`` is the demonstrator.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from anytask.core.errors import AnytaskError
+from anytask.data.envs import Transitions
 
 R_OBJ, R_TIP, R_GOAL = 0.08, 0.04, 0.08
 STEP, JOINT_STEP = 0.04, 0.15
@@ -40,6 +43,14 @@ BODIES = ("disc", "L", "arm")
 OBS_KINDS = ("state", "pixels", "masked")
 COLOURS = {"object": (220, 40, 40), "disc": (40, 90, 230), "L": (230, 200, 40), "arm": (170, 170, 170)}
 _PIX = (np.arange(SIZE) + 0.5) / SIZE
+
+
+@dataclass
+class Videos(Transitions):
+    """Transitions whose rows also carry their ``episode`` and ``step`` (what VIP's objective samples from)."""
+
+    episode: np.ndarray | None = None
+    step: np.ndarray | None = None
 
 
 def check_body(body: str) -> str:
@@ -230,30 +241,10 @@ def push_videos(episodes: int, *, body: str = "disc", obs: str = "masked", noise
         O.append(frame[live]), O2.append(nxt[live]), S.append(state[live]), A.append(a[live])
         R.append(r[live]), T.append(success[live]), E.append(np.nonzero(live)[0]), K.append(t[live])
         frame = nxt
-    data = videos_class()("anytask/Push-v0", np.concatenate(O), np.zeros(sum(map(len, A)), np.int64),
-                          np.concatenate(R).astype(np.float32), np.concatenate(O2), np.concatenate(T),
-                          np.zeros(0, np.float32), 0, np.concatenate(E), np.concatenate(K))
+    data = Videos("anytask/Push-v0", np.concatenate(O), np.zeros(sum(map(len, A)), np.int64),
+                  np.concatenate(R).astype(np.float32), np.concatenate(O2), np.concatenate(T),
+                  np.zeros(0, np.float32), 0, np.concatenate(E), np.concatenate(K))
     return data, np.concatenate(S)
-
-
-_VIDEOS = None
-
-
-def videos_class():
-    """``Videos``: Transitions whose rows also carry ``episode`` and ``step`` (built on first use)."""
-    global _VIDEOS
-    if _VIDEOS is None:
-        from dataclasses import dataclass
-
-        from anytask.data.envs import Transitions
-
-        @dataclass
-        class Videos(Transitions):
-            episode: np.ndarray = None
-            step: np.ndarray = None
-
-        _VIDEOS = Videos
-    return _VIDEOS
 
 
 def render_states(states, body: str, masked: bool = False) -> np.ndarray:

@@ -227,8 +227,11 @@ class RL100(BaseEstimator, Pretrained):
         return act
 
     def _evaluate(self, policy, episodes: int, seed: int) -> dict:
+        """Success and mean discounted return of ``policy`` (a DiffusionPolicy, or None: the one-step student)."""
         gen = torch.Generator().manual_seed(seed)
-        ep = self._episodes(self._act_fn(policy, gen), episodes, seed)
+        act = self._act_fn(policy, gen) if policy is not None else \
+            (lambda s, sim: self._one_step(push_features(s), gen))
+        ep = self._episodes(act, episodes, seed)
         return {"success": float(ep["success"].mean()), "return": float(ep["return"].mean())}
 
     # -- critic: fitted-Q evaluation ----------------------------------------------------------------------------
@@ -408,7 +411,7 @@ class RL100(BaseEstimator, Pretrained):
         # Distillation into a one-step student
         self.policy_ = policy.eval()
         self.student_ = self._distill(policy, buf, gen)
-        self.history_.append({"stage": "one-step", **self._evaluate_student(int(self.eval_episodes), ev)})
+        self.history_.append({"stage": "one-step", **self._evaluate(None, int(self.eval_episodes), ev)})
         bar.update()
         bar.close()
         for attr in ("_q", "_v", "_vopt", "_starts"):
@@ -471,11 +474,6 @@ class RL100(BaseEstimator, Pretrained):
             opt.step()
         return student.eval()
 
-    def _evaluate_student(self, episodes: int, seed: int) -> dict:
-        gen = torch.Generator().manual_seed(seed)
-        ep = self._episodes(lambda s, sim: self._one_step(push_features(s), gen), episodes, seed)
-        return {"success": float(ep["success"].mean()), "return": float(ep["return"].mean())}
-
     @torch.no_grad()
     def _one_step(self, feats: torch.Tensor, gen: torch.Generator, a_K=None) -> torch.Tensor:
         z = torch.randn(len(feats), 2, generator=gen) if a_K is None else a_K
@@ -509,9 +507,7 @@ class RL100(BaseEstimator, Pretrained):
     def evaluate(self, episodes: int = 500, *, one_step: bool = False, seed: int = 2_000_000) -> dict:
         """Success rate and mean discounted return over ``episodes`` fresh episodes."""
         check_is_fitted(self, "policy_")
-        if one_step:
-            return self._evaluate_student(int(episodes), seed)
-        return self._evaluate(self.policy_, int(episodes), seed)
+        return self._evaluate(None if one_step else self.policy_, int(episodes), seed)
 
     def latency(self, repeats: int = 200) -> dict:
         """Milliseconds per action at batch 1, multi-step chain vs one-step student (median of ``repeats``)."""

@@ -115,6 +115,12 @@ def mask_noise(n_images: int, n_patches: int, gen: torch.Generator) -> torch.Ten
     return torch.rand(n_images, n_patches, generator=gen)
 
 
+def masked_patches(noise: torch.Tensor, ratio: float = 0.75) -> torch.Tensor:
+    """``(B, n)`` True where ``encode(x, noise, ratio)`` hides the patch (all but the lowest-noise ones)."""
+    keep = int(round(noise.shape[1] * (1 - ratio)))
+    return torch.argsort(torch.argsort(noise, 1), 1) >= keep
+
+
 def generic_targets(teacher: MAE, x: torch.Tensor, noise: torch.Tensor, block: int) -> torch.Tensor:
     """The teacher decoder's hidden states after ``block`` blocks, LayerNorm'ed without affine (eps 1e-6)."""
     with torch.no_grad():
@@ -133,9 +139,7 @@ def generic_loss(student: MAE, predictor: nn.Module, teacher: MAE, x: torch.Tens
     loss = F.smooth_l1_loss(pred, target, beta=2.0, reduction="none").mean(-1)
     if supervise_all:
         return loss.mean()
-    keep = int(round(student.n * 0.25))
-    masked = torch.argsort(torch.argsort(noise, 1), 1) >= keep  # rank of each patch's noise: kept are the lowest
-    return loss[:, 1:][masked].mean()
+    return loss[:, 1:][masked_patches(noise)].mean()
 
 
 def mae_loss(model: MAE, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -143,7 +147,7 @@ def mae_loss(model: MAE, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     z, ids = model.encode(x, noise)
     pred = model.dec_pred(model.decode(z, ids))[:, 1:]
     target = model.patches(x)
-    masked = (torch.argsort(torch.argsort(noise, 1), 1) >= int(round(model.n * 0.25))).float()
+    masked = masked_patches(noise).float()
     return ((((pred - target) ** 2).mean(-1)) * masked).sum() / masked.sum()
 
 
