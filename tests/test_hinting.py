@@ -7,7 +7,7 @@ import torch
 
 from anytask.core.errors import AnytaskError
 from anytask.data import algorithmic
-from anytask.data.algorithmic import Vocab, batch, example, successors
+from anytask.data.algorithmic import Vocab, batch, carries, draw, example, increment, successors
 from anytask.methods.mechanisms import hinting
 from anytask.methods.mechanisms.hinting import HintedTransformer
 
@@ -38,6 +38,46 @@ def test_successor_hint_handles_duplicates_and_the_maximum():
 def test_count_hint_counts_smaller_elements():
     _, targets = _outputs("count", [5, 1, 9, 3])
     assert targets[:-1] == [2, 0, 3, 1]
+
+
+def test_increment_adds_one_with_carries_and_overflow():
+    voc = Vocab(16)
+    assert increment(np.array([1, 2, 3])) == [1, 2, 4]
+    assert increment(np.array([1, 9, 9])) == [2, 0, 0]
+    assert increment(np.array([9, 9])) == [1, 0, 0]  # one digit wider only on overflow
+    assert increment(np.array([0, 0, 9])) == [0, 1, 0]  # leading zeros keep the width
+    tokens, targets = _outputs("increment", [1, 9, 9])
+    assert tokens[:5] == [voc["increment"], 1, 9, 9, voc["sep"]]
+    assert targets == [2, 0, 0, voc["eos"]]
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # the digits really are the number plus one
+        d = draw("increment", int(rng.integers(1, 12)), 16, rng)
+        assert int("".join(map(str, increment(d)))) == int("".join(map(str, d))) + 1
+
+
+def test_carry_hint_marks_the_digits_the_one_reaches():
+    assert carries(np.array([1, 2, 9, 9])).tolist() == [0, 1, 1, 1]
+    assert carries(np.array([9, 9, 9])).tolist() == [1, 1, 1]
+    assert carries(np.array([9, 9, 3])).tolist() == [0, 0, 1]
+    tokens, targets = _outputs("carry", [1, 2, 9, 9])
+    assert tokens[6:14] == [1, 0, 2, 1, 9, 1, 9, 1]  # pairs d_i, c_i; the d_i are read, not targets
+    assert targets[:-1] == [0, 1, 1, 1]
+
+
+def test_increment_inputs_cover_carries_of_every_length():
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(2000):
+        d = draw("increment", 10, 16, rng, repeats=False)  # digits repeat whatever `repeats` says
+        assert d.max() <= 9
+        nines = d[::-1] == 9
+        runs.append(10 if nines.all() else int(np.argmin(nines)))  # trailing 9s
+    counts = np.bincount(runs, minlength=11)
+    assert counts.min() > 100  # 0..10 trailing 9s, each about 1 / 11 of the time
+    with pytest.raises(AnytaskError, match="digits"):
+        example("increment", [1, 12], 16)
+    with pytest.raises(AnytaskError, match=">= 10"):
+        draw("carry", 3, 8, rng)
 
 
 def test_batches_pad_and_mask_and_reject_impossible_requests():
@@ -104,6 +144,21 @@ def test_a_one_layer_model_learns_to_sort_short_sequences(sorter):
     assert sorter.generate([9, 2, 14, 5]) == [2, 5, 9, 14]
 
 
+def test_a_small_model_learns_to_increment_short_numbers():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:  # copying digit i to output i needs positions: learned ones are the quickest to train at this size
+        model = HintedTransformer(task="increment", hint="carry", values=10, train_lengths=(1, 4), dim=64, heads=4,
+                                  depth=2, positions="learned", steps=600, batch_size=32, lr=3e-3, seed=0).fit()
+    finally:
+        torch.set_num_threads(threads)
+    assert model.score((3,), n=100)[3]["exact"] > 0.9
+    assert model.score((3,), n=100, task="carry")[3]["exact"] > 0.8
+    assert model.generate([1, 9, 9]) == [2, 0, 0]
+    with pytest.raises(AnytaskError, match="0..9"):
+        model.generate([1, 12])
+
+
 def test_teacher_forced_exact_match_is_greedy_decodings(sorter):
     b = batch("sort", 40, 6, 16, np.random.default_rng(7))
     exact, _ = sorter.token_accuracy(b)
@@ -122,6 +177,10 @@ def test_bad_settings_are_clear_errors():
         HintedTransformer(steps=0).fit()
     with pytest.raises(AnytaskError, match="divisible"):
         HintedTransformer(dim=30, heads=4).fit()
+    with pytest.raises(AnytaskError, match="does not apply to increment"):
+        HintedTransformer(task="increment", hint="successor").fit()
+    with pytest.raises(AnytaskError, match="ten digit"):
+        HintedTransformer(task="increment", hint="carry", values=8).fit()
     model = HintedTransformer(hint=None, steps=1, dim=16, heads=2, depth=1, values=16, train_lengths=(2, 5)).fit()
     with pytest.raises(AnytaskError, match="vocabulary"):
         model.token_accuracy(batch("sort", 2, 3, 64, np.random.default_rng(0)))

@@ -4,7 +4,8 @@ Awasthi & Gupta 2023, "Improving Length-Generalization in Transformers via Task 
 https://arxiv.org/abs/2310.00726 (card 28). Trained on sorting sequences of length ≤ 20, a transformer sorts
 length-100 sequences < 1 % of the time; trained with the *successor* hint as a second task (for each element,
 the next element in sorted order), > 92 %. Other natural hints help much less; a few length-dependent
-parameters (a tempered softmax) help further.
+parameters (a tempered softmax) help further. The paper's second check is an increment task (``task="increment"``
+with the ``carry`` hint, a reconstruction: see ``anytask.data.algorithmic``).
 
 ``HintedTransformer`` is a small decoder-only transformer trained from scratch on ``task`` mixed 1:1 (``mix``)
 with ``hint`` (``None``: the main task alone), a task token selecting which. Choices (the paper's model size is
@@ -31,11 +32,11 @@ from torch import nn
 
 from anytask.core.errors import AnytaskError
 from anytask.core.registry import Registry
-from anytask.data.algorithmic import TASKS, Vocab, batch
+from anytask.data.algorithmic import DIGIT_TASKS, TASKS, Vocab, batch
 
 SEQUENCE_MODELS: Registry = Registry("sequence model", family="mechanisms")
 
-HINTS = {"sort": ("successor", "count")}
+HINTS = {"sort": ("successor", "count"), "increment": ("carry",)}
 POSITIONS = ("none", "learned")
 
 
@@ -79,7 +80,7 @@ class _Decoder(nn.Module):
 
 
 @SEQUENCE_MODELS.register("hinted_transformer", reference="Awasthi & Gupta 2023, https://arxiv.org/abs/2310.00726",
-                 summary="decoder-only transformer trained on sorting with an auxiliary hint task; "
+                 summary="decoder-only transformer trained on sorting (or increment) with an auxiliary hint task; "
                          "NoPE, optional length-tempered softmax", input="tokens", output="token sequences")
 class HintedTransformer(BaseEstimator):
     def __init__(self, *, task: str = "sort", hint: str | None = "successor", mix: float = 0.5,
@@ -109,7 +110,10 @@ class HintedTransformer(BaseEstimator):
         if self.dim % self.heads:
             raise AnytaskError(f"dim={self.dim} must be divisible by heads={self.heads}")
         lo, hi = self.train_lengths
-        if not 1 <= lo <= hi or (not self.repeats and hi > self.values):
+        if self.task in DIGIT_TASKS and self.values < 10:
+            raise AnytaskError(f"values={self.values}: {self.task} needs the ten digit tokens (values >= 10)")
+        distinct = self.task not in DIGIT_TASKS and not self.repeats
+        if not 1 <= lo <= hi or (distinct and hi > self.values):
             raise AnytaskError(f"train_lengths={self.train_lengths!r}: need 1 <= lo <= hi (and hi <= values for "
                                "distinct values)")
 
@@ -201,8 +205,9 @@ class HintedTransformer(BaseEstimator):
             raise AnytaskError(f"generate writes a main task's answer ({', '.join(HINTS)}); a hint's copies are read, "
                                "not generated: score it with score(task=...)")
         a = np.asarray(a, dtype=np.int64)
-        if a.ndim != 1 or not len(a) or a.min() < 0 or a.max() >= self.values:
-            raise AnytaskError(f"give a non-empty 1-D sequence of integers in 0..{self.values - 1}")
+        top = 9 if task in DIGIT_TASKS else self.values - 1
+        if a.ndim != 1 or not len(a) or a.min() < 0 or a.max() > top:
+            raise AnytaskError(f"give a non-empty 1-D sequence of integers in 0..{top}")
         seq = [self.vocab_[task], *a.tolist(), self.vocab_["sep"]]
         n = torch.tensor([len(a)])
         out: list[int] = []
