@@ -103,6 +103,66 @@ def test_query_hooks_read_and_write_queries_and_path_patching_measures_senders(l
     assert state_hash(lm) == before
 
 
+def test_patches_at_every_position_and_unedited_reads(lm):
+    hooks = HeadHooks(lm)
+    full = hooks.batch(list(toy().clean))
+    tokens = torch.tensor([[lm.encode("A")[0], lm.encode("B")[0]]] * len(full))
+    base = hooks.logits(full, tokens)
+    z_all = hooks.outputs(full, every_position=True)
+    T = full.ids.shape[1]
+    assert z_all.shape == (hooks.n_layers, len(full), T, hooks.n_heads, hooks.d_head)
+    torch.testing.assert_close(z_all[:, :, -1], hooks.outputs(full))
+    same = {(layer, h): z_all[layer, :, :, h] for layer in range(hooks.n_layers) for h in range(hooks.n_heads)}
+    torch.testing.assert_close(hooks.logits(full, tokens, patch=same), base)
+    # a sender corrupted at the earlier positions only: the next layer's final-token queries stay clean, but its
+    # heads' outputs move (they attend over keys and values the sender changed)
+    bad = hooks.outputs(hooks.batch(list(toy().corrupt)), every_position=True)
+    sender = bad[0, :, :, 2].clone()
+    sender[:, -1] = z_all[0, :, -1, 2]
+    torch.testing.assert_close(hooks.queries(full, patch={(0, 2): sender})[1], hooks.queries(full)[1])
+    assert not torch.allclose(hooks.outputs(full, patch={(0, 2): sender})[1], z_all[1, :, -1])
+    # unedited reads what a head wrote before a patch replaced it
+    zero = {(1, 0): torch.zeros(len(full), hooks.d_head)}
+    assert hooks.outputs(full, patch=zero)[1, :, 0].abs().max() == 0
+    torch.testing.assert_close(hooks.outputs(full, patch=zero, unedited=True)[1, :, 0], z_all[1, :, -1, 0])
+    with pytest.raises(AnytaskError, match="every position"):
+        hooks.logits(hooks.cache_prefix(full), tokens, patch={(0, 2): sender})
+
+
+def test_path_patching_into_keys_and_values(lm):
+    before = state_hash(lm)
+    hooks = HeadHooks(lm)
+    prompts = toy(12)
+    receivers = [(1, h) for h in range(hooks.n_heads)]
+    result = path_effects(hooks, prompts, receivers, into="keys_values")
+    assert result["into"] == "keys_values" and result["unaligned"] == 0
+    assert np.isnan(result["effects"][1]).all() and np.isfinite(result["effects"][0]).all()
+    # with every head of the last layer a receiver (nothing between sender and receivers), the path's effect is
+    # the run in which the sender alone is corrupted at the earlier positions
+    full, corrupt = hooks.batch(list(prompts.clean)), hooks.batch(list(prompts.corrupt))
+    tokens = torch.tensor([[lm.encode("A")[0], lm.encode("B")[0]]] * len(full))
+
+    def ld(batch, **kw):
+        z = hooks.logits(batch, tokens, **kw)
+        return float((z[:, 0] - z[:, 1]).mean())
+
+    clean_ld = ld(full)
+    gap = ld(corrupt) - clean_ld
+    z_clean, z_bad = hooks.outputs(full, every_position=True), hooks.outputs(corrupt, every_position=True)
+    for head in range(hooks.n_heads):
+        sender = z_bad[0, :, :, head].clone()
+        sender[:, -1] = z_clean[0, :, -1, head]
+        expected = (ld(full, patch={(0, head): sender}) - clean_ld) / gap
+        assert result["effects"][0, head] == pytest.approx(expected, rel=1e-3, abs=1e-3)  # cached vs full runs
+    # prompts whose corrupted version has another length are skipped and counted
+    odd = PromptSet("odd", prompts.clean, (prompts.corrupt[0] + " too",) + prompts.corrupt[1:], prompts.answer,
+                    prompts.alternative)
+    assert path_effects(hooks, odd, receivers, into="keys_values")["unaligned"] == 1
+    with pytest.raises(AnytaskError, match="into='values'"):
+        path_effects(hooks, prompts, receivers, into="values")
+    assert state_hash(lm) == before
+
+
 def test_multi_token_answers_are_skipped_and_counted_never_scored_by_their_first_token(lm):
     hooks = HeadHooks(lm)
     mixed = PromptSet("t", ("a b", "c d"), ("a c", "c b"), ("A", " Mary"), ("B", " John"))

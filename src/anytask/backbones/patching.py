@@ -14,10 +14,14 @@ need. The hooks exist only inside a call; the backbone's weights are never writt
     moved = heads.logits(batch, answers, patch={(12, 3): z_corrupt[12, :, 3]})
     q = heads.queries(batch, patch=...)               # (L, B, H, d_head) query projections at the last token
     heads.logits(batch, answers, q_patch={(20, 1): q[20, :, 1]})   # a head's query replaced (path patching)
+    z_all = heads.outputs(batch, every_position=True)  # (L, B, T, H, d_head): every position, a full run
+    heads.outputs(batch, patch={(12, 3): z_all[12, :, :, 3]})      # a (B, T, d_head) value patches every position
 
 Query hooks are forward hooks on ``q_proj`` (its output, before the rotary embedding); reading the queries of a
 run with some heads patched and writing them into receiver heads of another run is path patching's second
-stage (sender → receiver's query → logits).
+stage (sender → receiver's query → logits). A patch value of shape ``(B, T, d_head)`` instead of ``(B, d_head)``
+replaces the head at every position of a full (uncached) run: a sender patched at earlier positions reaches a
+receiver only through the keys and values it attends to there (path patching into keys and values).
 """
 
 from __future__ import annotations
@@ -101,14 +105,22 @@ class HeadHooks:
     @contextmanager
     def _hooked(self, batch: Batch, *, patch: dict | None = None, scale: dict | None = None,
                 record: list | None = None, q_patch: dict | None = None,
-                q_record: list | None = None) -> Iterator[None]:
+                q_record: list | None = None, record_all: bool = False,
+                record_unedited: bool = False) -> Iterator[None]:
         """While open, each layer's o_proj input is edited at every prompt's last position: ``patch[(l, h)]``
-        (``(B, d_head)``) replaces head h of layer l, ``scale[(l, h)]`` multiplies it; ``record`` collects the
-        (edited) head outputs there, one ``(B, H, d_head)`` per layer. ``q_patch[(l, h)]`` replaces head h's query
+        (``(B, d_head)``) replaces head h of layer l — at every position when it is ``(B, T, d_head)`` (a full run
+        only) —, ``scale[(l, h)]`` multiplies it; ``record`` collects the (edited) head outputs there, one
+        ``(B, H, d_head)`` per layer (``(B, T, H, d_head)``, every position, with ``record_all``; the heads' own
+        outputs before the edits with ``record_unedited``). ``q_patch[(l, h)]`` replaces head h's query
         projection (q_proj's output) there; ``q_record`` collects the queries, one ``(B, H, d_head)`` per layer."""
         patch, scale, q_patch = dict(patch or {}), dict(scale or {}), dict(q_patch or {})
         for layer, head in [*patch, *scale, *q_patch]:
             self.check_head(layer, head)
+        for key, value in patch.items():
+            if value.dim() == 3 and (batch.prefix is not None or tuple(value.shape[:2]) != tuple(batch.ids.shape)):
+                raise AnytaskError(f"patch {key}: a value for every position must be (B, T, d_head) = "
+                                   f"({len(batch)}, {batch.ids.shape[1]}, {self.d_head}) and needs a full run (a batch "
+                                   f"without a cached prefix); got {tuple(value.shape)}")
         rows = torch.arange(len(batch))
         handles = []
 
@@ -141,15 +153,25 @@ class HeadHooks:
                 if not (mine_patch or mine_scale or record is not None):
                     return None
                 x = x.clone()
+                if record is not None and record_unedited:
+                    at0, last0 = rows.to(x.device), self._last(batch, x)
+                    own = x.view(*x.shape[:2], self.n_heads, self.d_head)
+                    record.append((own if record_all else own[at0, last0]).detach().cpu().clone())
+                for h, value in mine_patch.items():  # every position first: the last position's edits win
+                    if value.dim() == 3:
+                        x.view(*x.shape[:2], self.n_heads, self.d_head)[:, :, h] = value.to(device=x.device,
+                                                                                            dtype=x.dtype)
                 last, at = self._last(batch, x), rows.to(x.device)
                 z = x[at, last].view(len(batch), self.n_heads, self.d_head)
                 for h, value in mine_patch.items():
-                    z[:, h] = value.to(device=x.device, dtype=x.dtype)
+                    if value.dim() == 2:
+                        z[:, h] = value.to(device=x.device, dtype=x.dtype)
                 for h, s in mine_scale.items():
                     z[:, h] = z[:, h] * float(s)
                 x[at, last] = z.reshape(len(batch), -1)
-                if record is not None:
-                    record.append(z.detach().cpu())
+                if record is not None and not record_unedited:
+                    edited = x.view(*x.shape[:2], self.n_heads, self.d_head) if record_all else z
+                    record.append(edited.detach().cpu())
                 return (x, *args[1:])
 
             return hook
@@ -185,10 +207,20 @@ class HeadHooks:
         return states[torch.arange(len(batch)), batch.last.to(states.device)]
 
     # -- the three operations ------------------------------------------------------------------------
-    def outputs(self, batch: Batch) -> Tensor:
-        """Every head's output ``z`` at each prompt's last position: ``(L, B, H, d_head)``."""
+    def outputs(self, batch: Batch, *, patch: dict | None = None, every_position: bool = False,
+                unedited: bool = False) -> Tensor:
+        """Every head's output ``z`` at each prompt's last position, ``(L, B, H, d_head)``, or at every position
+        (``every_position``: ``(L, B, T, H, d_head)``, from a full run), in a run with heads patched (``patch``, as in
+        ``logits``; a ``(B, T, d_head)`` value patches every position and needs a full run: the batch's cached
+        prefix is then not used). ``unedited`` reads what each head itself wrote in that run, before a patch replaced
+        it (a receiver's own output while the heads around it are frozen)."""
+        full = every_position or any(v.dim() == 3 for v in (patch or {}).values())
+        if full:
+            batch = Batch(batch.ids, batch.mask, batch.last)  # a full run: edits at earlier positions need one
+            if not bool(batch.mask.all()):
+                raise AnytaskError("edits or records at every position need prompts of one length (no padding)")
         record: list[Tensor] = []
-        with self._hooked(batch, record=record):
+        with self._hooked(batch, patch=patch, record=record, record_all=every_position, record_unedited=unedited):
             self._final_states(batch)
         return torch.stack(record)
 

@@ -14,7 +14,10 @@ largely reused by Colored Objects (~78 % of in-circuit heads) and repairs Colore
   while every head between it and the receivers is frozen at its clean output, the receivers' queries are
   read from that run and written into a clean run (everything else clean); the effect is the share of the
   gap it moves. Sender → receiver-query paths at the final token are the paths of the paper's IOI analysis
-  (S-inhibition heads → name movers' queries).
+  (S-inhibition heads → name movers' queries). ``into="keys_values"`` measures the other half: the sender is
+  corrupted at the earlier positions only (every head between frozen clean at every position), and each
+  receiver's own final-token output — its clean query reading the changed keys and values — is patched in
+  (induction and duplicate-token heads → S-inhibition heads' keys and values, in the paper's terms).
 * ``circuit``: the top fraction of heads by effect; ``overlap`` = |A ∩ B| / |B| (the paper's measure)
   and Jaccard, at several thresholds (a threshold is a choice: the card's pitfall).
 * ``steer``: an intervention on a set of heads (their final-token outputs scaled by ``alpha``), with
@@ -103,13 +106,22 @@ def head_effects(hooks: HeadHooks, prompts: PromptSet, *, batch_size: int = 32, 
             "ld_corrupt": float(np.mean(ld_corrupt)), "n": len(prompts), "skipped": skipped}
 
 
-def path_effects(hooks: HeadHooks, prompts: PromptSet, receivers, *, batch_size: int = 32,
+def path_effects(hooks: HeadHooks, prompts: PromptSet, receivers, *, into: str = "queries", batch_size: int = 32,
                  progress: bool = False) -> dict:
-    """Path patching's second stage into the queries of ``receivers`` (``[(layer, head)]``): ``effects`` ``(L, H)``
-    for every sender in a layer below the lowest receiver (NaN elsewhere), each the mean over prompts of
-    (LD_path - LD_clean) / (LD_corrupt - LD_clean)."""
+    """Path patching's second stage into ``receivers`` (``[(layer, head)]``): ``effects`` ``(L, H)`` for every sender
+    in a layer below the lowest receiver (NaN elsewhere), each the mean over prompts of
+    (LD_path - LD_clean) / (LD_corrupt - LD_clean).
+
+    ``into="queries"``: the sender is corrupted at the final token, every head between it and the receivers is
+    frozen at its clean output, and the receivers' final-token queries from that run replace theirs in a clean run.
+    ``into="keys_values"``: the sender is corrupted at every *earlier* position (clean at the final one), every head
+    between it and the receivers is frozen at its clean output at every position, and each receiver's own final-
+    token output in that run — its clean query attending over keys and values the sender changed — replaces its
+    output in a clean run. Prompts whose corrupted version has another token count are skipped (``unaligned``)."""
     from tqdm.auto import tqdm
 
+    if into not in ("queries", "keys_values"):
+        raise AnytaskError(f"into={into!r}: choose 'queries' or 'keys_values'")
     receivers = sorted({(int(a), int(b)) for a, b in receivers})
     if not receivers:
         raise AnytaskError("give at least one receiver head (layer, head)")
@@ -119,6 +131,15 @@ def path_effects(hooks: HeadHooks, prompts: PromptSet, receivers, *, batch_size:
     if lowest == 0:
         raise AnytaskError("a receiver in layer 0 has no earlier head to send to it; choose receivers in layer >= 1")
     prompts, tokens, skipped = answer_tokens(hooks, prompts)
+    unaligned = 0
+    if into == "keys_values":
+        keep = np.flatnonzero([len(hooks.lm.encode(c, start=True)) == len(hooks.lm.encode(k, start=True))
+                               for c, k in zip(prompts.clean, prompts.corrupt)])
+        if not len(keep):
+            raise AnytaskError(f"{prompts.task}: no corrupted prompt has as many tokens as its clean one; patching "
+                               "into keys and values pairs positions, so the two must align")
+        unaligned = len(prompts) - len(keep)
+        prompts, tokens = prompts.subset(keep.tolist()), tokens[keep]
     prompts, slices, order = _by_length(hooks, prompts, batch_size)
     tokens = tokens[order]
     clean_b = [hooks.cache_prefix(hooks.batch(list(prompts.clean[s]))) for s in slices]
@@ -128,26 +149,35 @@ def path_effects(hooks: HeadHooks, prompts: PromptSet, receivers, *, batch_size:
     gap = float(np.mean(ld_corrupt) - np.mean(ld_clean))
     if abs(gap) < 1e-6:
         raise AnytaskError(f"{prompts.task}: the corruption does not move the logit difference; nothing to patch")
-    z_clean = [hooks.outputs(b) for b in clean_b]
-    z_corrupt = [hooks.outputs(b) for b in corrupt_b]
+    every = into == "keys_values"
+    z_clean = [hooks.outputs(b, every_position=every) for b in clean_b]  # (L, B, [T,] H, d)
+    z_corrupt = [hooks.outputs(b, every_position=every) for b in corrupt_b]
     effects = np.full((hooks.n_layers, hooks.n_heads), np.nan)
-    bar = tqdm(total=lowest * hooks.n_heads, desc=f"path patching {prompts.task}", disable=not progress)
+    bar = tqdm(total=lowest * hooks.n_heads, desc=f"path patching {prompts.task} ({into})", disable=not progress)
     for layer in range(lowest):
         for head in range(hooks.n_heads):
-            q_patches = []
+            edits = []
             for b, batch in enumerate(clean_b):
                 # heads between sender and receivers keep their clean outputs: only direct paths carry the change
-                edit = {(lyr, h): z_clean[b][lyr, :, h] for lyr in range(layer + 1, highest)
+                edit = {(lyr, h): z_clean[b][lyr, :, ..., h, :] for lyr in range(layer + 1, highest)
                         for h in range(hooks.n_heads)}
-                edit[(layer, head)] = z_corrupt[b][layer, :, head]
-                q = hooks.queries(batch, patch=edit)
-                q_patches.append({r: q[r[0], :, r[1]] for r in receivers})
-            moved = logit_difference(hooks, clean_b, tokens, q_patch=q_patches)
+                if every:
+                    sender = z_corrupt[b][layer, :, :, head].clone()
+                    sender[:, -1] = z_clean[b][layer, :, -1, head]  # the final token stays clean: earlier ones only
+                    edit[(layer, head)] = sender
+                    z = hooks.outputs(batch, patch=edit, unedited=True)
+                    edits.append({r: z[r[0], :, r[1]] for r in receivers})
+                else:
+                    edit[(layer, head)] = z_corrupt[b][layer, :, head]
+                    q = hooks.queries(batch, patch=edit)
+                    edits.append({r: q[r[0], :, r[1]] for r in receivers})
+            moved = logit_difference(hooks, clean_b, tokens, **{"patch" if every else "q_patch": edits})
             effects[layer, head] = (np.mean(moved) - np.mean(ld_clean)) / gap
             bar.update()
     bar.close()
-    return {"task": prompts.task, "receivers": receivers, "effects": effects, "ld_clean": float(np.mean(ld_clean)),
-            "ld_corrupt": float(np.mean(ld_corrupt)), "n": len(prompts), "skipped": skipped}
+    return {"task": prompts.task, "receivers": receivers, "into": into, "effects": effects,
+            "ld_clean": float(np.mean(ld_clean)), "ld_corrupt": float(np.mean(ld_corrupt)), "n": len(prompts),
+            "skipped": skipped, "unaligned": unaligned}
 
 
 def circuit(effects: np.ndarray, fraction: float) -> set[tuple[int, int]]:
