@@ -683,8 +683,9 @@ def mechanisms_hinting(r: dict) -> str:
                  [[v, pm(s[v]["hint_exact@20"]) if "hint_exact@20" in s[v] else "—",
                    pm(s[v]["hint_exact@100"]) if "hint_exact@100" in s[v] else "—", f"{s[v]['parameters']:,}",
                    f"{s[v]['fit_s']:.0f}"] for v in r["variants"]])
+    whole = "the whole sorted output" if r.get("task", "sort") == "sort" else "every digit of the number + 1"
     return (f"{r['seeds']} seeds, {r['steps']:,} steps each, trained on lengths 5-20 (mean ± sd).\n\n**Exact match** "
-            "(the whole sorted output right):\n\n" + exact + "\n\n**Per-token accuracy** (teacher-forced):\n\n"
+            f"({whole} right):\n\n" + exact + "\n\n**Per-token accuracy** (teacher-forced):\n\n"
             + token + "\n\n**The hint tasks themselves, and cost**:\n\n" + hint)
 
 
@@ -692,6 +693,7 @@ def mechanisms_paths(r: dict) -> str:
     import numpy as np
 
     runs, rows = r["runs"], []
+    kv = r.get("into") == "keys_values"
     for task, name in (("ioi", "IOI"), ("colored_objects", "Colored Objects")):
         with warnings.catch_warnings():  # rows of non-senders are all NaN
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -700,9 +702,12 @@ def mechanisms_paths(r: dict) -> str:
         top = np.argsort(-flat, axis=None)[:5]
         heads = ", ".join(f"L{i // effects.shape[1]}H{i % effects.shape[1]} ({effects.flat[i]:.3f})" for i in top)
         total = np.mean([np.nansum(np.asarray(run[task]["effects"], dtype=float)) for run in runs])
-        rows.append([name, ", ".join(f"L{a}H{b}" for a, b in r["receivers"][task]), heads, f"{total:.3f}"])
-    parts = [table(["task", "receivers (top-3 first-stage heads)", "top senders by mean path effect",
-                    "sum of all senders' effects"], rows)]
+        prompts = f"{np.mean([run[task]['n'] for run in runs]):.0f}"
+        if kv:
+            prompts += f" ({sum(run[task].get('unaligned', 0) for run in runs)} unaligned skipped)"
+        rows.append([name, ", ".join(f"L{a}H{b}" for a, b in r["receivers"][task]), prompts, heads, f"{total:.3f}"])
+    parts = [table(["task", "receivers (top-3 first-stage heads)", "prompts per seed", "top senders by mean path "
+                    "effect", "sum of all senders' effects"], rows)]
     body = []
     for f in runs[0]["overlaps"]:
         o = [run["overlaps"][f] for run in runs]
@@ -710,7 +715,8 @@ def mechanisms_paths(r: dict) -> str:
                      f"{np.std([x['overlap'] for x in o]):.2f}", f"{o[0]['chance']:.2f}"])
     parts.append(f"Sender circuits compared over the senders both tasks measure (layers 0-"
                  f"{r['common_sender_layers'] - 1}):\n\n" + table(["senders = top", "heads", "overlap", "chance"], body))
-    return f"SmolLM2-135M-Instruct, {len(runs)} seeds (mean over seeds).\n\n" + "\n\n".join(parts)
+    into = ("the receivers' keys and values at earlier positions" if kv else "the receivers' final-token queries")
+    return f"SmolLM2-135M-Instruct, {len(runs)} seeds (mean over seeds); paths into {into}.\n\n" + "\n\n".join(parts)
 
 
 def _ms_rows(rows, key, digits=3):
