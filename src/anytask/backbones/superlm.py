@@ -202,6 +202,33 @@ class SuperLM(nn.Module):
         return model.eval()
 
 
+    def extract_layers(self, keep) -> nn.Module:
+        """A shallower teacher at full width: the teacher's layers ``keep`` (indices, in order, no repeats) as a
+        standalone ``BertModel`` with the teacher's embeddings (and pooler, if any)."""
+        from transformers import BertConfig, BertModel
+
+        keep = [int(i) for i in keep]
+        if not keep or sorted(set(keep)) != keep or keep[0] < 0 or keep[-1] >= self.n_layers:
+            raise AnytaskError(f"keep={keep}: give increasing, distinct layer indices in 0..{self.n_layers - 1}")
+        full = self.sliced_state(self.largest)
+        state = {}
+        for name, w in full.items():
+            parts = name.split(".")
+            if parts[0] != "encoder":
+                state[name] = w
+            elif int(parts[2]) in keep:
+                state[".".join([*parts[:2], str(keep.index(int(parts[2]))), *parts[3:]])] = w
+        drop = ("architectures", "_name_or_path", "transformers_version")
+        c = {k: v for k, v in self.config.items() if k not in drop}
+        c.update(num_hidden_layers=len(keep))
+        model = BertModel(BertConfig(**c), add_pooling_layer=bool(self.pooler))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [m for m in missing if not m.endswith("position_ids")]
+        if missing or unexpected:
+            raise AnytaskError(f"extracting layers {keep}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return model.eval()
+
+
 def relation_scores(qkv: tuple[Tensor, Tensor, Tensor], relation_heads: int) -> Tensor:
     """(3, B, R, T, T): each of Q, K, V (B, T, W) split into R heads of W / R, then X X^T / sqrt(W / R)."""
     out = []

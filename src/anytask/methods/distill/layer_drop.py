@@ -1,0 +1,123 @@
+"""A shallower copy of the teacher: some of its layers kept at full width, then aligned to its sentence embeddings.
+
+Not one of the papers: the strongest *simple* student, the baseline a searched or distilled student has to beat.
+It is DistilBERT's initialisation (Sanh et al. 2019, https://arxiv.org/abs/1910.01108: the student takes one layer
+in two from the teacher) followed by the embedding-matching distillation sentence-transformers uses to shrink a
+sentence encoder by dropping layers (Reimers & Gurevych 2020, https://arxiv.org/abs/2004.09813): the student is
+trained so that its mean-pooled embedding of a text matches the frozen teacher's (1 - cosine, the loss the
+project's other students are aligned with).
+
+Which layers to keep is chosen without labels: every increasing choice of ``layers`` of the teacher's layers
+is scored by the mean cosine between its embeddings and the teacher's on ``held_out`` unlabelled texts kept out
+of training, before any training, and the best is trained (``keep=`` fixes it instead). ``held_out_cosine_``
+gives the score after training too.
+
+    ld = DISTILLERS.get("layer_drop")(layers=3, steps=1500).fit(unlabelled_texts)
+    ld.save_student("minilm-l3")        # then backbone "hf:minilm-l3"
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from anytask.core.errors import AnytaskError
+from anytask.methods.distill.base import DISTILLERS, write_student
+
+
+@DISTILLERS.register("layer_drop", reference="Sanh et al. 2019, https://arxiv.org/abs/1910.01108; Reimers & Gurevych "
+                     "2020, https://arxiv.org/abs/2004.09813", input="texts", output="backbone",
+                     summary="the teacher's best few layers at full width (chosen by held-out cosine, no labels), "
+                     "aligned to its sentence embeddings: the simple student")
+class LayerDrop(BaseEstimator):
+    def __init__(self, teacher: str = "minilm", layers: int | None = None, keep=None, steps: int = 1500,
+                 batch_size: int = 32, max_length: int = 128, lr: float = 1e-4, held_out: int = 512,
+                 seed: int = 0, progress: bool = True) -> None:
+        self.teacher = teacher
+        self.layers = layers
+        self.keep = keep
+        self.steps = steps
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.lr = lr
+        self.held_out = held_out
+        self.seed = seed
+        self.progress = progress
+
+    def _embed(self, model, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), 64):
+                inputs = dict(self.teacher_.tokenizer(texts[start:start + 64], padding=True, truncation=True,
+                                                      max_length=self.max_length, return_tensors="pt"))
+                states = model(**inputs).last_hidden_state
+                m = inputs["attention_mask"].unsqueeze(-1).float()
+                e = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
+                out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
+        return np.concatenate(out)
+
+    def _cosine(self, model, texts: list[str], target: np.ndarray) -> float:
+        return float((self._embed(model, texts) * target).sum(1).mean())
+
+    def fit(self, X, y=None) -> "LayerDrop":
+        """Choose the layers on held-out texts of ``X`` (unlabelled; ``y`` is ignored) and align the student on
+        the rest."""
+        from anytask.backbones import create_backbone, state_hash
+        from anytask.backbones.superlm import SuperLM, align_to_teacher
+        from anytask.core.validation import check_texts
+        from anytask.methods.distill.autodistil import teacher_folder
+
+        texts = check_texts(X)
+        folder = teacher_folder(self.teacher)
+        superlm = SuperLM(folder)
+        depth = superlm.n_layers
+        n = (depth + 1) // 2 if self.layers is None else int(self.layers)
+        if self.keep is None and not 1 <= n <= depth:
+            raise AnytaskError(f"layers={self.layers!r}: the teacher has {depth} layers; keep 1..{depth}")
+        held = min(self.held_out, len(texts) // 4) if self.keep is None else 0
+        if len(texts) - held < self.batch_size:
+            raise AnytaskError(f"{len(texts)} texts: too few to hold {held} out and train on batches of "
+                               f"{self.batch_size}; add texts or lower held_out / batch_size")
+        order = np.random.default_rng(self.seed).permutation(len(texts))
+        held_texts, train = [texts[i] for i in order[:held]], [texts[i] for i in order[held:]]
+        self.teacher_folder_ = folder
+        self.teacher_ = create_backbone("minilm" if self.teacher == "minilm" else f"hf:{folder}")
+        before = state_hash(self.teacher_)
+        # the teacher's embeddings of the held-out texts, read exactly as the students' are
+        target = self._embed(superlm.extract(superlm.largest), held_texts) if held_texts else None
+        if self.keep is not None:
+            keep = [int(i) for i in self.keep]
+            self.candidates_ = []
+        else:
+            scored = [(self._cosine(superlm.extract_layers(c), held_texts, target), list(c))
+                      for c in combinations(range(depth), n)]
+            scored.sort(key=lambda t: -t[0])
+            self.candidates_ = [{"keep": c, "held_out_cosine": round(cos, 5)} for cos, c in scored]
+            keep = scored[0][1]
+        model = superlm.extract_layers(keep)
+        del superlm
+        if self.steps:
+            align_to_teacher(model, self.teacher_, train, steps=self.steps, lr=self.lr, batch_size=self.batch_size,
+                             max_length=self.max_length, seed=self.seed, progress=self.progress, project=False)
+        if state_hash(self.teacher_) != before:
+            raise AnytaskError("internal error: the teacher changed during distillation")
+        self.keep_, self.model_ = keep, model
+        if target is not None:
+            self.held_out_cosine_ = self._cosine(model, held_texts, target)
+        return self
+
+    def save_student(self, folder) -> Path:
+        """Write the student as a sentence-transformers folder (``hf:<folder>``), atomically."""
+        if not hasattr(self, "model_"):
+            raise AnytaskError("this LayerDrop is not fitted yet; call fit(texts) first")
+        card = (f"# {len(self.keep_)}-layer student of {self.teacher}\n\nThe teacher's layers {self.keep_} at full "
+                f"width, aligned to its sentence embeddings for {self.steps} steps (lr {self.lr}, seed "
+                f"{self.seed}).\n\n"
+                "Load it with anytask as backbone `hf:<this folder>`.\n")
+        return write_student(folder, self.model_, self.teacher_folder_, max_length=self.teacher_.config.max_length,
+                             card=card)
