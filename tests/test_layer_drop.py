@@ -104,3 +104,30 @@ def test_anytask_distill_method_layer_drop_writes_a_student(bert_folders, tmp_pa
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["backbone"] == f"hf:{out}" and report["keep"] in ([0], [1]) and len(report["candidates"]) == 2
     assert create_backbone(report["backbone"]).embed(["hello"]).shape == (1, 32)
+
+
+def test_a_named_student_is_looked_up_where_its_command_writes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANYTASK_HOME", str(tmp_path))
+    with pytest.raises(AnytaskError, match="anytask distill --student minilm-l3"):
+        create_backbone("minilm-l3")
+    from anytask.apps.cli import main
+
+    assert main(["distill", "--student", "minilm-xl", "-q"]) == 2
+    assert main(["distill", "--method", "layer_drop", "-q"]) == 2  # no corpus, no out, no student
+
+
+@pytest.mark.slow  # slices the real MiniLM and scores its 20 three-layer choices (~15 s)
+def test_anytask_distill_student_makes_the_named_backbone(tmp_path, monkeypatch, capsys):
+    import json
+
+    from anytask.apps.cli import main
+
+    monkeypatch.setenv("ANYTASK_HOME", str(tmp_path))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS))
+    assert main(["distill", "--student", "minilm-l3", "--corpus", str(corpus), "--align-steps", "1",
+                 "--batch-size", "4", "--held-out", "8", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(report["keep"]) == 3 and report["student"].startswith(str(tmp_path))
+    backbone = create_backbone("minilm-l3")
+    assert backbone.model.config.num_hidden_layers == 3 and backbone.embed(["hello"]).shape == (1, 384)

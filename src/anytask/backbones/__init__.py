@@ -1,7 +1,8 @@
 """Frozen backbones: ``create_backbone(name)``, the embedding cache and the Embedder.
 
-Names: ``minilm`` (default), ``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``; int8 fast paths of any of these encoders (``backbones/quantized.py``):
-``int8:<name>`` (ONNX Runtime) and ``int8-torch:<name>`` (PyTorch); causal language
+Names: ``minilm`` (default), ``minilm-l3`` (a student trained here: ``anytask distill --student minilm-l3``),
+``tiny`` (or ``tiny:seed=N``), ``hf:<path-or-name>``; int8 fast paths of any of these encoders
+(``backbones/quantized.py``): ``int8:<name>`` (ONNX Runtime) and ``int8-torch:<name>`` (PyTorch); causal language
 models (``backbones/causal.py``): ``smollm2``, ``hf-causal:<folder>``, ``tiny-causal`` (or
 ``tiny-causal:seed=N``).
 """
@@ -28,6 +29,16 @@ def _minilm(**kwargs) -> Backbone:
     from anytask.backbones.hf import minilm
 
     return minilm(**kwargs)
+
+
+@BACKBONES.register("minilm-l3", reference="anytask's layer-drop student of all-MiniLM-L6-v2 (methods/distill/"
+                    "layer_drop.py)", input="texts", output="embeddings",
+                    summary="3 of MiniLM-L6's layers at full width, aligned to its embeddings; trained here by "
+                            "`anytask distill --student minilm-l3` (minutes), then used by name")
+def _minilm_l3(**kwargs) -> Backbone:
+    from anytask.backbones.hf import student
+
+    return student("minilm-l3", **kwargs)
 
 
 @BACKBONES.register("tiny", reference="none: a seeded random transformer for tests", input="texts", output="embeddings",

@@ -234,5 +234,35 @@ def minilm_path() -> Path:
     return path
 
 
+# students trained here by one command, then used by name: name -> the ``anytask distill`` arguments that make it
+STUDENTS = {
+    "minilm-l3": {"method": "layer_drop", "teacher": "minilm", "layers": 3, "align_steps": 300,
+                  "corpus": "ag_news,banking77,dbpedia,financial_phrasebank,imdb,rotten_tomatoes,sms_spam,sst2,subj,"
+                            "trec,youtube"},
+}
+
+
+def student_path(name: str) -> Path:
+    """Where the student ``name`` lives: ``$ANYTASK_HOME/students/<name>``, else beside the embedding cache
+    (``~/.cache/anytask/students/<name>``)."""
+    import os
+
+    from anytask.backbones.cache import default_cache_dir
+
+    home = os.environ.get("ANYTASK_HOME")
+    root = Path(home).expanduser() / "students" if home else default_cache_dir() / "students"
+    return root / name
+
+
+def student(name: str, device: str = "cpu") -> HFBackbone:
+    """A student of ``STUDENTS`` by name; a clear error with the one command that makes it when it is not there."""
+    path = student_path(name)
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        raise AnytaskError(f"the {name} student is trained here, not downloaded, and {path} does not hold it yet; "
+                           f"make it (a few minutes on a laptop CPU) with: anytask distill --student {name} "
+                           "--data-root <folder of the text tasks' train.jsonl>")
+    return HFBackbone(str(path), name=name, device=device)
+
+
 def minilm(device: str = "cpu") -> HFBackbone:
     return HFBackbone(str(minilm_path()), name="minilm", reference=MINILM_REFERENCE, device=device)

@@ -13,7 +13,9 @@ from anytask.apps.cli.common import positive_int
 def add_parser(sub) -> None:
     sp = sub.add_parser("distill", help="distil a smaller, faster student of an encoder (AutoDistil); use it as "
                         "--backbone hf:<out>")
-    sp.add_argument("--corpus", required=True, help="comma-separated unlabelled text: task folders of --data-root "
+    sp.add_argument("--student", default=None, help="make a named student with its recipe (minilm-l3), written "
+                    "where the backbone of that name looks for it; other options default to the recipe's")
+    sp.add_argument("--corpus", default=None, help="comma-separated unlabelled text: task folders of --data-root "
                     "(their train texts), .jsonl files (a \"text\" field) or .txt files (one text per line)")
     sp.add_argument("--data-root", default=os.environ.get("ANYTASK_DATA_ROOT"),
                     help="folder of <task>/train.jsonl (default: $ANYTASK_DATA_ROOT)")
@@ -32,19 +34,36 @@ def add_parser(sub) -> None:
                     help="corpus texts kept out of training, for the search (default 512)")
     sp.add_argument("--speedup", type=float, default=3.0,
                     help="search only students with at most 1/SPEEDUP of the teacher's FLOPs (default 3)")
-    sp.add_argument("--align-steps", type=int, default=300,
+    sp.add_argument("--align-steps", type=int, default=None,
                     help="steps aligning the student's embeddings to the teacher's (0: relation distillation "
                          "only; default 300)")
+    sp.add_argument("--out", default=None, help="the student folder to write (replaced atomically); with --student, "
+                    "default: where that backbone name looks")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--checkpoint", default=None, help="write the SuperLM's training state here every 50 steps; "
                     "rerunning the same command resumes from it")
-    sp.add_argument("--out", required=True, help="the student folder to write (replaced atomically)")
     sp.set_defaults(func=run)
 
 
 def run(args) -> None:
     from anytask.core.errors import AnytaskError
     from anytask.methods.distill import DISTILLERS, corpus_texts
+
+    if args.student is not None:
+        from anytask.backbones.hf import STUDENTS, student_path
+
+        if args.student not in STUDENTS:
+            raise AnytaskError(f"no recipe for a student named {args.student!r}; known: {', '.join(STUDENTS)}")
+        recipe = STUDENTS[args.student]
+        args.method, args.teacher = recipe["method"], recipe["teacher"]
+        args.layers = args.layers or recipe.get("layers")
+        args.corpus = args.corpus or recipe["corpus"]
+        args.align_steps = recipe["align_steps"] if args.align_steps is None else args.align_steps
+        args.out = args.out or str(student_path(args.student))
+    if args.align_steps is None:
+        args.align_steps = 300
+    if not args.corpus or not args.out:
+        raise AnytaskError("give --corpus (unlabelled texts) and --out (the student folder), or --student NAME")
 
     texts = corpus_texts(args.corpus.split(","), data_root=args.data_root, limit=args.max_texts + args.held_out,
                          seed=args.seed)
