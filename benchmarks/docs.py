@@ -827,6 +827,16 @@ def distill_frontier(r: dict) -> str:
             + table(["backbone"] + tasks, per))
 
 
+def distill_student(r: dict) -> str:
+    rep = r["report"]
+    rows = [[", ".join(map(str, c["keep"])), f"{c['held_out_cosine']:.3f}"] for c in rep["candidates"]]
+    return (f"Layers kept: **{', '.join(map(str, rep['keep']))}**, chosen by the cosine to the teacher on "
+            f"{r['settings']['held_out']} held-out corpus texts before training (top five of the 20 choices below); "
+            f"after {r['settings']['align_steps']} alignment steps the held-out cosine is "
+            f"**{rep['held_out_cosine']:.3f}**. {r['align_wall_note']}. Made the same way by `{r['equivalent']}`.\n\n"
+            + table(["layers kept", "held-out cosine before training"], rows))
+
+
 def distill_autodistil(r: dict) -> str:
     parts = [f"Teacher (MiniLM-L6) frozen linear-probe accuracy, mean of {', '.join(r['probe_tasks'])}: "
              f"**{r['teacher']['mean']:.3f}**."]
@@ -1022,6 +1032,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
     "distill": ("Distillation: smaller, faster backbones", [
         Section("The speed / accuracy frontier on the 11 shared tasks", ("distill/frontier.json",), distill_frontier,
                 "distill/frontier.png"),
+        Section("The layer-drop student minilm-l3: which layers, and how close it gets",
+                ("distill/minilm_l3.json",), distill_student),
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
