@@ -6,7 +6,8 @@
 Per backbone: its parameter count; texts/s embedding 512 texts drawn from the shared test sets (seed 0, the
 same texts for every backbone) in batches of 32, and 64 of them one at a time, each timed 3 times after a
 warm-up (mean and spread), no cache, ``--threads`` torch threads (ONNX Runtime gets the same count;
-``--speed-only`` re-measures the speed of rows already there, for a run with nothing else on the machine); then
+``--speed-only`` re-measures the speed of rows already there, for a run with nothing else on the machine, and
+records beside each row the baseline's texts/s of that same run: speed-ups are read within one run); then
 ``anytask bench``'s protocol on the 11 shared text tasks: ``linear_probe`` on the frozen embeddings at 8 and 64
 labelled examples per class, seeds 0-2, the first ``--max-test`` test rows (the same rows for every backbone).
 The baseline is the first backbone (MiniLM-L6, the teacher): every other row is reported as a difference from
@@ -93,12 +94,13 @@ def plot(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     for ax, k in zip(axes, (8, 64)):
         for i, r in enumerate(result["rows"]):
-            x, y = np.mean(r["texts_per_s_b32"]), r[f"mean_acc@{k}"]
-            ax.errorbar(x, y, xerr=np.std(r["texts_per_s_b32"]), yerr=r[f"mean_acc@{k}_std"], fmt="o", capsize=3,
+            ref = np.mean(r.get("speed_ref_b32", result["rows"][0]["texts_per_s_b32"]))  # the same run's teacher
+            x, y = np.mean(r["texts_per_s_b32"]) / ref, r[f"mean_acc@{k}"]
+            ax.errorbar(x, y, xerr=np.std(r["texts_per_s_b32"]) / ref, yerr=r[f"mean_acc@{k}_std"], fmt="o", capsize=3,
                         color="#999" if i == 0 else "#3b7dd8")
             ax.annotate(str(i + 1), (x, y), fontsize=8, xytext=(4, 3 if i % 2 else -9), textcoords="offset points")
         ax.set_xscale("log")
-        ax.set_xlabel("texts/s, batch 32 (log)")
+        ax.set_xlabel("speed-up over the teacher (same speed run), batch 32, log")
         ax.set_ylabel(f"mean linear-probe accuracy, {k}/class, 11 tasks")
     key = "\n".join(f"{i + 1}: {r['label']}" for i, r in enumerate(result["rows"]))
     fig.text(0.77, 0.5, key, fontsize=7.5, va="center", family="monospace")
@@ -119,7 +121,11 @@ def main(argv=None) -> int:
     p.add_argument("--speed-only", action="store_true",
                    help="re-measure texts/s of the listed backbones already in the result (nothing else running), "
                         "keeping their accuracy")
+    p.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
     args = p.parse_args(argv)
+    if args.plot_only:
+        plot(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".png"))
+        return 0
 
     import torch
 
@@ -145,8 +151,15 @@ def main(argv=None) -> int:
                 row["texts_per_s_b32"] = texts_per_second(backbone, texts, 32)
                 row["texts_per_s_b1"] = texts_per_second(backbone, texts[:64], 1)
                 row["speed_threads"] = args.threads
+                row["speed_run"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
                 print(f"{row['label']}: {np.mean(row['texts_per_s_b32']):.0f} texts/s (batch 32), "
                       f"{np.mean(row['texts_per_s_b1']):.0f} (batch 1)", flush=True)
+        # speed-ups are read against the baseline measured in the same run: runs on other days differ
+        base = next((r for r in done if r["backbone"] == names[0]), None)
+        if base is not None and base["backbone"] in names:
+            for row in done:
+                if row["backbone"] in names:
+                    row["speed_ref_b32"], row["speed_ref_b1"] = base["texts_per_s_b32"], base["texts_per_s_b1"]
         log.write_text("".join(json.dumps(r) + "\n" for r in done))
     for name, label in zip(names, [] if args.speed_only else labels):
         if name in finished:
@@ -156,8 +169,9 @@ def main(argv=None) -> int:
         with log.open("a") as f:
             f.write(json.dumps(row) + "\n")
         done.append(row)
-    order = {n: i for i, n in enumerate(names)}
-    done.sort(key=lambda r: order.get(r["backbone"], len(order)))
+    if not args.speed_only:  # a speed run lists only some rows: it keeps the order the accuracy runs gave
+        order = {n: i for i, n in enumerate(names)}
+        done.sort(key=lambda r: order.get(r["backbone"], len(order)))
     previous = json.loads(out.read_text()).get("command", "").splitlines() if out.is_file() else []
     command = "python " + " ".join(["benchmarks/distill/frontier.py", *(argv or sys.argv[1:])])
     result = {"command": "\n".join(previous + [command] if command not in previous else previous),
