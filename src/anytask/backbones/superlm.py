@@ -256,6 +256,20 @@ def teacher_relations(model: nn.Module, inputs: dict[str, Tensor], relation_head
     return relation_scores((seen["query"], seen["key"], seen["value"]), relation_heads)
 
 
+def mean_pooled(model: nn.Module, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64) -> Tensor:
+    """L2-normalised mean-pooled last-layer states ``(N, width)`` of a transformers encoder (a student or the
+    teacher's extracted copy), read the way ``align_to_teacher`` reads them."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            inputs = dict(tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+                                    max_length=max_length, return_tensors="pt"))
+            states = model(**inputs).last_hidden_state
+            m = inputs["attention_mask"].unsqueeze(-1).float()
+            out.append(nn.functional.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))
+    return torch.cat(out)
+
+
 def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int, lr: float = 1e-4,
                      batch_size: int = 32, max_length: int = 64, seed: int = 0, progress: bool = True,
                      degrade=None, clean_weight: float = 1.0, project: bool = True) -> nn.Linear | None:

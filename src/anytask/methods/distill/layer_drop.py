@@ -48,18 +48,9 @@ class LayerDrop(BaseEstimator):
         self.progress = progress
 
     def _embed(self, model, texts: list[str]) -> np.ndarray:
-        import torch
+        from anytask.backbones.superlm import mean_pooled
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(texts), 64):
-                inputs = dict(self.teacher_.tokenizer(texts[start:start + 64], padding=True, truncation=True,
-                                                      max_length=self.max_length, return_tensors="pt"))
-                states = model(**inputs).last_hidden_state
-                m = inputs["attention_mask"].unsqueeze(-1).float()
-                e = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
-                out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
-        return np.concatenate(out)
+        return mean_pooled(model, self.teacher_.tokenizer, texts, max_length=self.max_length).numpy()
 
     def _cosine(self, model, texts: list[str], target: np.ndarray) -> float:
         return float((self._embed(model, texts) * target).sum(1).mean())
