@@ -210,7 +210,8 @@ class SuperLM(nn.Module):
         keep = [int(i) for i in keep]
         if not keep or sorted(set(keep)) != keep or keep[0] < 0 or keep[-1] >= self.n_layers:
             raise AnytaskError(f"keep={keep}: give increasing, distinct layer indices in 0..{self.n_layers - 1}")
-        full = self.sliced_state(self.largest)
+        full = {name: self._w(name).detach() for name in self._expected_names()}  # load_state_dict copies them
+        full.update(self.pooler)
         state = {}
         for name, w in full.items():
             parts = name.split(".")
@@ -264,10 +265,15 @@ def mean_pooled(model: nn.Module, tokenizer, texts: list[str], *, max_length: in
         for start in range(0, len(texts), batch_size):
             inputs = dict(tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
                                     max_length=max_length, return_tensors="pt"))
-            states = model(**inputs).last_hidden_state
-            m = inputs["attention_mask"].unsqueeze(-1).float()
-            out.append(nn.functional.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))
+            out.append(nn.functional.normalize(_pool(model, inputs), dim=-1))
     return torch.cat(out)
+
+
+def _pool(model: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
+    """Mean of the last layer's states over each text's real tokens, ``(B, width)``."""
+    states = model(**inputs).last_hidden_state
+    m = inputs["attention_mask"].unsqueeze(-1).float()
+    return (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
 
 
 def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int, lr: float = 1e-4,
@@ -302,9 +308,7 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
                                       return_tensors="pt"))
 
     def embed(inputs: dict[str, Tensor]) -> Tensor:
-        states = model(**inputs).last_hidden_state
-        m = inputs["attention_mask"].unsqueeze(-1).float()
-        pooled = (states * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        pooled = _pool(model, inputs)
         return dense(pooled) if dense is not None else pooled
 
     bar = tqdm(range(steps), desc="align" if degrade is None else "rlq", unit="step", disable=not progress)
