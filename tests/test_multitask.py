@@ -313,3 +313,66 @@ def test_a_failed_add_task_leaves_the_group_as_it_was(monkeypatch):
         m.add_task("t2", *train["t2"])
     assert m.tasks_ == ["t0", "t1"] and m.expert_counts_ == [4, 4] and len(m.net_.body.experts) == 4
     assert np.array_equal(m.decision_function(test["t0"][0], task="t0"), before)
+
+
+def _xor_and_linear(n=90, d=4, seed=0):
+    """Two tasks a linear probe cannot learn (the sign of x0 * x1, shared) and one it can (x2 > 0), on 2 views."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(3 * n + 300, 2, d)).astype(np.float32)
+    xor = (X[:, -1, 0] * X[:, -1, 1] > 0).astype(int)
+    lin = (X[:, -1, 2] > 0).astype(int)
+    train = {"xor_a": (X[:n], xor[:n]), "xor_b": (X[n:2 * n], xor[n:2 * n]),
+             "linear": (X[2 * n:3 * n], lin[2 * n:3 * n])}
+    test = {"xor_a": (X[-300:], xor[-300:]), "xor_b": (X[-300:], xor[-300:]), "linear": (X[-300:], lin[-300:])}
+    return train, test
+
+
+def test_guarded_keeps_the_joint_model_only_where_cross_validation_says_it_helps():
+    from anytask.methods.multitask.guarded import probe_cv
+
+    train, test = _xor_and_linear()
+    m = MULTITASK.get("guarded")(base="shared_bottom", hidden=32, steps=200, lr=1e-2, skip=False, Cs=(0.1, 10.0),
+                                 seed=0).fit(train)
+    assert m.choice_["xor_a"] == m.choice_["xor_b"] == "joint"  # no linear probe can fit a sign of a product
+    assert m.choice_["linear"].startswith("probe")
+    acc = m.cv_accuracy_["xor_a"]
+    assert acc["joint"] > max(acc["probe_last"], acc["probe_views"]) and set(acc) == {"joint", "probe_last",
+                                                                                       "probe_views"}
+    assert m.model_.steps == 200 and m.model_.hidden == 32  # the shared parameters go to the base
+    for t in ("xor_a", "xor_b"):  # joint tasks answer exactly as the base model refitted on all rows
+        assert np.array_equal(m.predict(test[t][0], task=t), m.model_.predict(test[t][0], task=t))
+        assert m.score(*test[t], task=t) > 0.75
+    X, y = train["linear"]
+    view = X[:, -1] if m.choice_["linear"] == "probe_last" else X.reshape(len(X), -1)
+    clf = probe_cv(view, y, m.Cs, m.folds, m.seed)
+    Xt = test["linear"][0]
+    Vt = Xt[:, -1] if m.choice_["linear"] == "probe_last" else Xt.reshape(len(Xt), -1)
+    assert np.array_equal(m.predict(Xt, task="linear"), clf.predict(Vt))
+    np.testing.assert_allclose(m.predict_proba(Xt, task="linear"), clf.predict_proba(Vt), atol=1e-5)
+
+
+def test_guarded_falls_back_to_probes_when_the_joint_model_has_not_learned(tmp_path):
+    from anytask.methods.multitask.head import MultiTaskHead
+
+    train, test = _tasks(n_tasks=2, n=60)
+    m = MULTITASK.get("guarded")(base="mmoe", steps=1, hidden=8, skip=False).fit(train)
+    assert set(m.choice_.values()) == {"probe_last"}  # (N, D) features: no views candidate
+    assert set(m.cv_accuracy_["t0"]) == {"joint", "probe_last"}
+    head = MultiTaskHead.from_group(m, "t1", group="g")  # served like any group member, and saved on its own
+    back = io.load(io.save(head, tmp_path / "member"))
+    X = test["t1"][0]
+    assert np.array_equal(back.predict_proba(X), m.predict_proba(X, task="t1"))
+    assert back.model_.choice_ == m.choice_
+
+
+def test_guarded_bad_input_and_tiny_tasks():
+    train, _ = _tasks(n_tasks=2, n=40)
+    cls = MULTITASK.get("guarded")
+    for kw, msg in [({"base": "guarded"}, "base="), ({"base": "nope"}, "base="), ({"folds": 1}, "folds="),
+                    ({"Cs": ()}, "Cs="), ({"Cs": (0.0, 1.0)}, "Cs=")]:
+        with pytest.raises(AnytaskError, match=msg):
+            cls(steps=1, **kw).fit(train)
+    X, _ = train["t0"]
+    tiny = {"t0": train["t0"], "one_rare": (X[:5], np.array([0, 0, 0, 0, 1]))}  # class 1 sits out 2 of 3 folds
+    m = cls(steps=2, hidden=4).fit(tiny)
+    assert m.predict(X[:5], task="one_rare").shape == (5,)

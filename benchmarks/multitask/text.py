@@ -8,9 +8,10 @@ sentence embedding). Sizes: ``64`` and ``512`` random training rows per task and
 small-data setting); seeds 0-2; the first 500 test rows of each task. Baselines, each task alone, on the
 sentence embedding and on the three views concatenated (``_views``): ``linear_probe`` (the bench's head: logistic
 regression, C = 1) and ``lr_cv`` (C by 3-fold cross-validation on the training rows: the stronger baseline).
-Multi-task methods run at the library defaults (``skip`` chosen by ``benchmarks/multitask/select_defaults.py`` on
-training rows only; nothing here looks at test rows to choose). Reported: mean accuracy over tasks, each task's
-change against each baseline (``lr_cv`` is the one the goal is judged on), the worst task, fit time, parameters.
+``guarded:<base>`` is the per-task guard over that base. Multi-task methods run at the library defaults (``skip``
+chosen by ``benchmarks/multitask/select_defaults.py`` on training rows only; nothing here looks at test rows to
+choose). Reported: mean accuracy over tasks, each task's change against each baseline (``lr_cv`` is the one the
+goal is judged on), the worst task, fit time, parameters.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def run_cell(data: dict, size: str, seed: int, methods: list[str], threads: int)
                          "accuracy": float(np.mean(pred == yt)), "fit_seconds": round(time.perf_counter() - t0, 3)})
     for name in methods:
         t0 = time.perf_counter()
-        model = MULTITASK.get(name)(seed=seed).fit(tasks)
+        kind, _, base = name.partition(":")  # "guarded:router": the guard over that base
+        model = MULTITASK.get(kind)(seed=seed, **({"base": base} if base else {})).fit(tasks)
         fit = time.perf_counter() - t0
         for n in features.TASKS:
             acc = model.score(data[n]["test"], data[n]["y_test"], task=n)
@@ -69,6 +71,8 @@ def run_cell(data: dict, size: str, seed: int, methods: list[str], threads: int)
                 g = model.gate_stats(data[n]["test"], task=n)
                 rows[-1].update(gate_entropy=g["entropy"], gate_max_entropy=g["max_entropy"],
                                 memory_weight=float(g["mean_gate"][:, -1].mean()))
+            if hasattr(model, "choice_"):  # the guard: what cross-validation chose for this task, and its scores
+                rows[-1].update(choice=model.choice_[n], cv_accuracy=model.cv_accuracy_[n])
         mean = np.mean([r["accuracy"] for r in rows if r["method"] == name])
         base = np.mean([r["accuracy"] for r in rows if r["method"] == "linear_probe"])
         print(f"{size} seed {seed} {name}: mean {mean:.4f} (linear probe {base:.4f}) in {fit:.0f}s", flush=True)
