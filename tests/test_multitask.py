@@ -376,3 +376,18 @@ def test_guarded_bad_input_and_tiny_tasks():
     tiny = {"t0": train["t0"], "one_rare": (X[:5], np.array([0, 0, 0, 0, 1]))}  # class 1 sits out 2 of 3 folds
     m = cls(steps=2, hidden=4).fit(tiny)
     assert m.predict(X[:5], task="one_rare").shape == (5,)
+
+
+def test_guard_rules_pick_the_best_or_the_simplest_within_one_standard_error():
+    from anytask.methods.multitask.guarded import choose
+
+    same = np.array([1, 0] * 32, bool)
+    one_more = same.copy()
+    one_more[1] = True  # right on one more row of 64
+    hits = {"probe_last": same, "probe_views": one_more, "joint": same}
+    assert choose(hits, "best") == "probe_views" and choose(hits, "one_se") == "probe_last"
+    assert choose({"probe_last": same, "joint": same}, "best") == "probe_last"  # a tie goes to the simpler
+    far = np.ones(64, bool)  # right everywhere: far beyond one standard error
+    assert choose({"probe_last": same, "probe_views": one_more, "joint": far}, "one_se") == "joint"
+    with pytest.raises(AnytaskError, match="rule="):
+        MULTITASK.get("guarded")(rule="lasso", steps=1).fit(_tasks(n_tasks=2, n=30)[0])

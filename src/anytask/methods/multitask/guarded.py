@@ -9,9 +9,12 @@ known in advance. So for every task, ``folds``-fold cross-validation on its own 
 * the task's own logistic regression on the last view (the sentence embedding) and on all views concatenated,
   each with C chosen by an inner ``folds``-fold cross-validation (the ``lr_cv`` baseline of the benchmark);
 
-and the task keeps whichever predicted its held-out rows best; a tie goes to the probe (sharing must earn its
-place). The joint model and the chosen probes are then refitted on all rows. Nothing but the training rows is
-read; ``choice_`` and ``cv_accuracy_`` say what was chosen and why.
+and the task keeps whichever predicted its held-out rows best (``rule="best"``; a tie goes to the simpler, in the
+order probe on the last view, probe on all views, joint model), or (``rule="one_se"``, Breiman's one-standard-error
+rule on paired scores) the simplest candidate whose accuracy is within one standard error of the best's, the error
+taken over the held-out rows of the difference between the two (sharing must earn its place). The joint model and
+the chosen probes are then refitted on all rows. Nothing but the training rows is read; ``choice_`` and
+``cv_accuracy_`` say what was chosen and why.
 
     model = MULTITASK.get("guarded")(base="shared_bottom").fit({"sst2": (X1, y1), "banking77": (X2, y2)})
     model.choice_        # {"sst2": "joint", "banking77": "probe_last"}
@@ -65,6 +68,25 @@ def probe_cv(X: np.ndarray, y: np.ndarray, Cs, folds: int, seed: int):
         return LogisticRegression(C=float(Cs[int(np.argmax(scores))]), max_iter=2000).fit(X, y)
 
 
+RULES = ("best", "one_se")
+
+
+def choose(hits: dict[str, np.ndarray], rule: str) -> str:
+    """The candidate kept, from each candidate's per-row hits on the same held-out rows (``hits`` in order of
+    preference: simplest first)."""
+    kinds = list(hits)
+    acc = {k: float(h.mean()) for k, h in hits.items()}
+    best = max(kinds, key=lambda k: (acc[k], -kinds.index(k)))  # a tie goes to the simpler
+    if rule == "best":
+        return best
+    for k in kinds:  # one_se: the simplest within one standard error of the paired difference to the best
+        d = hits[best].astype(float) - hits[k].astype(float)
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+        if acc[k] >= acc[best] - se:
+            return k
+    return best
+
+
 def _view(X: np.ndarray, kind: str) -> np.ndarray:
     if X.ndim == 2:
         return X
@@ -98,9 +120,10 @@ class Guarded(MultiTaskModel):
     task's own cross-validated logistic regression. The shared parameters (``hidden``, ``steps``, ``seed``...)
     go to ``base``; ``folds`` and ``Cs`` set the cross-validation."""
 
-    def __init__(self, *, base: str = "shared_bottom", folds: int = 3, Cs=(0.1, 1.0, 10.0, 100.0, 1000.0), **kw):
+    def __init__(self, *, base: str = "shared_bottom", folds: int = 3, rule: str = "best",
+                 Cs=(0.1, 1.0, 10.0, 100.0, 1000.0), **kw):
         super().__init__(**kw)
-        self.base, self.folds, self.Cs = base, folds, Cs
+        self.base, self.folds, self.rule, self.Cs = base, folds, rule, Cs
 
     def _base_model(self) -> MultiTaskModel:
         if self.base == "guarded" or self.base not in MULTITASK:
@@ -112,6 +135,9 @@ class Guarded(MultiTaskModel):
     def fit(self, tasks) -> "Guarded":
         if not isinstance(self.folds, int) or self.folds < 2:
             raise AnytaskError(f"folds={self.folds!r}: cross-validation needs an integer of at least 2")
+        if self.rule not in RULES:
+            raise AnytaskError(f"rule={self.rule!r}: use 'best' (the highest cross-validated accuracy) or 'one_se' "
+                               "(the simplest candidate within one standard error of it)")
         if len(self.Cs) == 0 or min(self.Cs) <= 0:
             raise AnytaskError(f"Cs={self.Cs!r}: give one or more positive regularisation strengths")
         names, Xs, ys, shape = check_tasks(tasks)
@@ -140,10 +166,8 @@ class Guarded(MultiTaskModel):
         # None where a task was too small to sit any fold: it keeps the joint model
         self.cv_accuracy_ = {n: {k: float(np.concatenate(h).mean()) if h else None for k, h in hits[n].items()}
                              for n in names}
-        self.choice_ = {}
-        for n in names:
-            acc = self.cv_accuracy_[n]
-            self.choice_[n] = "joint" if acc["joint"] is None else max(kinds, key=lambda k: (acc[k], -kinds.index(k)))
+        self.choice_ = {n: "joint" if hits[n]["joint"] == [] else
+                        choose({k: np.concatenate(h) for k, h in hits[n].items()}, self.rule) for n in names}
         self.model_ = self._base_model().fit(dict(zip(names, zip(Xs, ys))))
         probes = {}
         for t, (n, X, y) in enumerate(zip(names, Xs, ys)):
