@@ -116,3 +116,31 @@ def amtrl_text(r: dict) -> str:
             f"on raw embeddings: {s['target_only_lr']['mean']:.3f}\n\n"
             + _table(["allocation"] + [str(t) for t in totals], body)
             + f"\n\nThe three sources ν¹ weighs most at the end (seed 0): {picks}")
+
+
+def guarded(r: dict) -> str:
+    """The guard's run: the text tables, then what cross-validation chose for each task."""
+    parts = [text(r)]
+    for size in r["sizes"]:
+        for m in [m for m in r["methods"] if m.startswith("guarded")]:
+            rows = [x for x in r["rows"] if x["method"] == m and x["size"] == size and "choice" in x]
+            if not rows:
+                continue
+            body = [[t, ", ".join(f"{k} ×{sum(x['choice'] == k for x in rows if x['task'] == t)}"
+                                  for k in ("joint", "probe_last", "probe_views")
+                                  if any(x["choice"] == k for x in rows if x["task"] == t))]
+                    for t in r["tasks"]]
+            parts.append(f"What `{m}` kept per task at {size} (over {len({x['seed'] for x in rows})} seeds)\n\n"
+                         + _table(["task", "choice × seeds"], body))
+    return "\n\n".join(parts)
+
+
+def select_guard(r: dict) -> str:
+    s = r["summary"]
+    body = [[k, f"{v['mean_accuracy']:.3f}", _pts(v["vs_lr_cv"]) if "vs_lr_cv" in v else "—",
+             f"{v['worst_task']} {_pts(v['worst_delta'])}" if "worst_task" in v else "—",
+             ("yes" if v["meets_goal"] else "no") if "meets_goal" in v else "—"] for k, v in s.items()]
+    return (f"Outer 3-fold cross-validation inside the {r['size']} training rows per task, seeds {r['seeds']}, base "
+            f"`{r['base']}` (accuracy over every held-out row; Δ in points against `lr_cv` on the same rows). "
+            f"Chosen: **`{r['chosen']}`**.\n\n"
+            + _table(["rule", "mean accuracy", "Δ vs lr_cv", "worst task Δ", "meets the goal here"], body))
