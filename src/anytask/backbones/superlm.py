@@ -332,3 +332,67 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     for p in params:
         p.requires_grad_(False)
     return dense
+
+
+def mask_tokens(inputs: dict[str, Tensor], ratio: float, gen: torch.Generator) -> Tensor:
+    """Which tokens to mask ``(B, T)``: ``ratio`` of each text's real tokens, never its first and last (the
+    [CLS] / [SEP] markers), at least one where a text has any."""
+    real = inputs["attention_mask"].bool().clone()
+    lengths = real.sum(1)
+    real[:, 0] = False
+    real[torch.arange(len(lengths)), (lengths - 1).clamp_min(0)] = False
+    scores = torch.rand(real.shape, generator=gen).masked_fill(~real, 2.0)
+    k = (real.sum(1).float() * ratio).ceil().long().clamp_min(1)
+    rank = scores.argsort(1).argsort(1)
+    return (rank < k[:, None]) & real
+
+
+def distill_token_states(model: nn.Module, teacher, texts: list[str], *, steps: int, mask_ratio: float = 0.3,
+                         supervise_all: bool = True, lr: float = 1e-4, batch_size: int = 32, max_length: int = 64,
+                         seed: int = 0, progress: bool = True) -> list[float]:
+    """G2SD's generic distillation for a text encoder (card 07): teacher and student read the *same* masked text
+    (``mask_ratio`` of its tokens replaced by [MASK]) and the student's last-layer token states regress the frozen
+    teacher's, both LayerNorm'ed without affine parameters, smooth-L1 with beta 2, on every real token
+    (``supervise_all``) or on the masked ones only. Trains ``model`` in place (same width as the teacher);
+    returns the loss curve."""
+    from tqdm.auto import tqdm
+
+    if len(texts) < batch_size:
+        raise AnytaskError(f"distilling needs at least {batch_size} texts, got {len(texts)}")
+    if model.config.hidden_size != teacher.config.dim:
+        raise AnytaskError(f"the student's width ({model.config.hidden_size}) must equal the teacher's "
+                           f"({teacher.config.dim}) for token-state distillation")
+    if not 0 < mask_ratio < 1:
+        raise AnytaskError(f"mask_ratio={mask_ratio!r}: give a fraction of the tokens in (0, 1)")
+    mask_id = teacher.tokenizer.mask_token_id
+    if mask_id is None:
+        raise AnytaskError("the teacher's tokenizer has no [MASK] token; token-state distillation needs one")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    width = model.config.hidden_size
+    curve = []
+    bar = tqdm(range(steps), desc="g2sd generic", unit="step", disable=not progress)
+    for _ in bar:
+        idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
+        inputs = dict(teacher.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                        max_length=max_length, return_tensors="pt"))
+        masked = mask_tokens(inputs, mask_ratio, gen)
+        inputs["input_ids"] = inputs["input_ids"].masked_fill(masked, mask_id)
+        where = inputs["attention_mask"].bool() if supervise_all else masked
+        with torch.no_grad():
+            target = nn.functional.layer_norm(teacher.forward_tokens(inputs), (width,))[where]
+        states = nn.functional.layer_norm(model(**inputs).last_hidden_state, (width,))[where]
+        loss = nn.functional.smooth_l1_loss(states, target, beta=2.0)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        curve.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{curve[-1]:.4f}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return curve

@@ -1,6 +1,7 @@
 """``anytask distill``: a smaller, faster student of an encoder backbone, written as a folder every command then
 takes as ``--backbone hf:<folder>``: AutoDistil (SuperLM training, proxy search, optional embedding alignment) or
-``--method layer_drop`` (the teacher's best few layers at full width, aligned to its embeddings)."""
+``--method layer_drop`` (the teacher's best few layers at full width, aligned to its embeddings) or ``--method
+g2sd_text`` (the same layers, distilled on the teacher's token states of masked text)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ def add_parser(sub) -> None:
     sp.add_argument("--data-root", default=os.environ.get("ANYTASK_DATA_ROOT"),
                     help="folder of <task>/train.jsonl (default: $ANYTASK_DATA_ROOT)")
     sp.add_argument("--teacher", default="minilm", help="minilm (default) or hf:<local BERT folder>")
-    sp.add_argument("--method", default="autodistil", choices=["autodistil", "layer_drop"],
-                    help="autodistil (default: a searched narrow sub-network) or layer_drop (--layers of the "
-                         "teacher's layers at full width, chosen by held-out cosine; --align-steps trains it)")
+    sp.add_argument("--method", default="autodistil", choices=["autodistil", "layer_drop", "g2sd_text"],
+                    help="autodistil (default: a searched narrow sub-network), layer_drop (--layers of the "
+                         "teacher's layers at full width, chosen by held-out cosine; --align-steps trains it) or "
+                         "g2sd_text (the same layers, --align-steps of G2SD's generic distillation on masked text)")
     sp.add_argument("--layers", type=positive_int, default=None,
-                    help="layer_drop: layers the student keeps (default: half the teacher's)")
+                    help="layer_drop, g2sd_text: layers the student keeps (default: half the teacher's)")
     sp.add_argument("--subspace", default="tiny", choices=["tiny", "small", "both"],
                     help="student shapes searched (default tiny: 2-4 layers, 3-9 heads)")
     sp.add_argument("--steps", type=positive_int, default=300, help="SuperLM training steps (default 300)")
@@ -70,8 +72,8 @@ def run(args) -> None:
     if len(texts) <= args.held_out + args.batch_size:
         raise AnytaskError(f"the corpus has {len(texts)} texts: too few for --held-out {args.held_out} plus one "
                            f"batch of {args.batch_size}; add texts or lower --held-out")
-    if args.method == "layer_drop":
-        ld = DISTILLERS.get("layer_drop")(teacher=args.teacher, layers=args.layers, steps=args.align_steps,
+    if args.method in ("layer_drop", "g2sd_text"):
+        ld = DISTILLERS.get(args.method)(teacher=args.teacher, layers=args.layers, steps=args.align_steps,
                                           batch_size=args.batch_size, held_out=args.held_out, seed=args.seed,
                                           progress=not args.quiet).fit(texts)
         folder = ld.save_student(args.out)

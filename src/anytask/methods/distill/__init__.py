@@ -7,6 +7,7 @@ from anytask.methods.distill.base import DISTILLERS, corpus_texts, write_student
 from anytask.methods.distill import autodistil  # noqa: E402,F401
 from anytask.methods.distill import layer_drop  # noqa: E402,F401
 from anytask.methods.distill import rlq  # noqa: E402,F401
+from anytask.methods.distill import g2sd_text  # noqa: E402,F401
 from anytask.methods.distill.g2sd import IMAGE_DISTILLERS  # noqa: E402
 
 __all__ = ["DISTILLERS", "IMAGE_DISTILLERS", "corpus_texts", "write_student"]

@@ -59,7 +59,7 @@ class LayerDrop(BaseEstimator):
         """Choose the layers on held-out texts of ``X`` (unlabelled; ``y`` is ignored) and align the student on
         the rest."""
         from anytask.backbones import create_backbone, state_hash
-        from anytask.backbones.superlm import SuperLM, align_to_teacher
+        from anytask.backbones.superlm import SuperLM
         from anytask.core.validation import check_texts
         from anytask.methods.distill.autodistil import teacher_folder
 
@@ -93,8 +93,7 @@ class LayerDrop(BaseEstimator):
         model = superlm.extract_layers(keep)
         del superlm
         if self.steps:
-            align_to_teacher(model, self.teacher_, train, steps=self.steps, lr=self.lr, batch_size=self.batch_size,
-                             max_length=self.max_length, seed=self.seed, progress=self.progress, project=False)
+            self._train(model, train)
         if state_hash(self.teacher_) != before:
             raise AnytaskError("internal error: the teacher changed during distillation")
         self.keep_, self.model_ = keep, model
@@ -102,13 +101,22 @@ class LayerDrop(BaseEstimator):
             self.held_out_cosine_ = self._cosine(model, held_texts, target)
         return self
 
+    def _train(self, model, texts: list[str]) -> None:
+        """Align the student's sentence embeddings to the teacher's (1 - cosine), in place."""
+        from anytask.backbones.superlm import align_to_teacher
+
+        align_to_teacher(model, self.teacher_, texts, steps=self.steps, lr=self.lr, batch_size=self.batch_size,
+                         max_length=self.max_length, seed=self.seed, progress=self.progress, project=False)
+
+    def _card(self) -> str:
+        return (f"The teacher's layers {self.keep_} at full width, aligned to its sentence embeddings for "
+                f"{self.steps} steps (lr {self.lr}, seed {self.seed}).")
+
     def save_student(self, folder) -> Path:
         """Write the student as a sentence-transformers folder (``hf:<folder>``), atomically."""
         if not hasattr(self, "model_"):
-            raise AnytaskError("this LayerDrop is not fitted yet; call fit(texts) first")
-        card = (f"# {len(self.keep_)}-layer student of {self.teacher}\n\nThe teacher's layers {self.keep_} at full "
-                f"width, aligned to its sentence embeddings for {self.steps} steps (lr {self.lr}, seed "
-                f"{self.seed}).\n\n"
+            raise AnytaskError(f"this {type(self).__name__} is not fitted yet; call fit(texts) first")
+        card = (f"# {len(self.keep_)}-layer student of {self.teacher}\n\n{self._card()}\n\n"
                 "Load it with anytask as backbone `hf:<this folder>`.\n")
         return write_student(folder, self.model_, self.teacher_folder_, max_length=self.teacher_.config.max_length,
                              card=card)
