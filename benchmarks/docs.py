@@ -895,6 +895,22 @@ def distill_g2sd(r: dict) -> str:
             + table(["model", "seeds", "test accuracy", "% of teacher", "parameters", "fit s"], rows))
 
 
+def distill_rlq_image(r: dict) -> str:
+    s = r["summary"]
+    keys = [("lq_rank1", "rank-1, LQ queries"), ("lq_mAP", "mAP, LQ queries"), ("hq_rank1", "rank-1, clean queries"),
+            ("hq_mAP", "mAP, clean queries"), ("hq_lq_distance", "clean/LQ distance"),
+            ("pose_leakage", "pose probe acc."), ("fit_seconds", "fit s")]
+    rows = [[f"**{v}**" if v == "RLQ" else v, c["seeds"]]
+            + [f"{c[k]['mean']:.0f}" if k == "fit_seconds" else ms(c[k]["mean"], c[k]["sd"]) for k, _ in keys]
+            for v, c in s.items()]
+    majority = next(iter(s.values()))["pose_majority"]["mean"]
+    return (f"20 test identities per seed (chance rank-1 0.05), gallery clean from session 0, queries from session 1 "
+            f"(other clothes), mean ± sd over seeds {r['seeds']}; {r['steps']} re-identification steps per variant. "
+            f"Pose probe: 3-fold CV accuracy predicting the pose cluster from identity features (majority class "
+            f"{majority:.3f}; lower = less pose in the identity feature).\n\n"
+            + table(["variant", "seeds"] + [label for _, label in keys], rows))
+
+
 def distill_rlq(r: dict) -> str:
     import numpy as np
 
@@ -1041,9 +1057,12 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 "distill/frontier.png"),
         Section("The layer-drop student minilm-l3: which layers, and how close it gets",
                 ("distill/minilm_l3.json",), distill_student),
+        Section("The same student aligned 4x longer (1,200 steps)", ("distill/minilm_l3_1200.json",), distill_student),
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
+        Section("RLQ in its own setting: clothes-changing re-identification of low-quality queries (synthetic)",
+                ("distill/rlq_image.json",), distill_rlq_image, "distill/rlq_image.png"),
         Section("G2SD on MNIST: a small ViT from an MAE teacher, by each of the card's recipes", ("distill/g2sd.json",),
                 distill_g2sd),
     ]),
