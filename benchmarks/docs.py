@@ -835,7 +835,7 @@ def distill_student(r: dict) -> str:
     rows = [[", ".join(map(str, c["keep"])), f"{c['held_out_cosine']:.3f}"] for c in rep["candidates"]]
     return (f"Layers kept: **{', '.join(map(str, rep['keep']))}**, chosen by the cosine to the teacher on "
             f"{r['settings']['held_out']} held-out corpus texts before training (top five of the 20 choices below); "
-            f"after {r['settings']['align_steps']} alignment steps the held-out cosine is "
+            f"after {r['settings']['align_steps']} {r.get('steps_name', 'alignment')} steps the held-out cosine is "
             f"**{rep['held_out_cosine']:.3f}**. {r['align_wall_note']}. Made the same way by `{r['equivalent']}`.\n\n"
             + table(["layers kept", "held-out cosine before training"], rows))
 
@@ -1058,6 +1058,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("The layer-drop student minilm-l3: which layers, and how close it gets",
                 ("distill/minilm_l3.json",), distill_student),
         Section("The same student aligned 4x longer (1,200 steps)", ("distill/minilm_l3_1200.json",), distill_student),
+        Section("G2SD's generic distillation (text): the same layers distilled on masked-text token states",
+                ("distill/g2sd_text.json",), distill_student),
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
