@@ -1136,6 +1136,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("Many tasks behind one endpoint", ("serve/load.json",), serve_load),
         Section("The same load on the int8 fast path, beside MiniLM (one session, one round each)",
                 ("serve/load_minilm_r1.json", "serve/load_int8.json"), serve_load_backbones),
+        Section("The same load on the fastest student (minilm-l3, 1,200 steps, int8), beside MiniLM (one session)",
+                ("serve/load_minilm_1205.json", "serve/load_l3_int8.json"), serve_load_backbones),
         Section("Fault injection: kill -9 during mixed writes", ("serve/faults.json",), serve_faults),
     ]),
 }
