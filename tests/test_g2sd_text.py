@@ -46,3 +46,18 @@ def test_bad_input_is_a_clear_error(bert_folders):
         DISTILLERS.get("g2sd_text")(teacher=f"hf:{bert_folders[0]}", mask_ratio=1.5, progress=False).fit(TEXTS)
     with pytest.raises(AnytaskError, match="not fitted"):
         DISTILLERS.get("g2sd_text")().save_student("nowhere")
+
+
+def test_anytask_distill_method_g2sd_text_masked_only_writes_a_student(bert_folders, tmp_path, capsys):
+    import json
+
+    from anytask.apps.cli import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS))
+    out = tmp_path / "student"
+    assert main(["distill", "--method", "g2sd_text", "--masked-only", "--teacher", f"hf:{bert_folders[0]}",
+                 "--layers", "1", "--corpus", str(corpus), "--align-steps", "2", "--batch-size", "4",
+                 "--held-out", "8", "--out", str(out), "-q"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["backbone"] == f"hf:{out}" and "masked tokens only" in (out / "README.md").read_text()

@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
                          "g2sd_text (the same layers, --align-steps of G2SD's generic distillation on masked text)")
     sp.add_argument("--layers", type=positive_int, default=None,
                     help="layer_drop, g2sd_text: layers the student keeps (default: half the teacher's)")
+    sp.add_argument("--masked-only", action="store_true",
+                    help="g2sd_text: supervise the masked tokens only (the paper's ablation; default every token)")
     sp.add_argument("--subspace", default="tiny", choices=["tiny", "small", "both"],
                     help="student shapes searched (default tiny: 2-4 layers, 3-9 heads)")
     sp.add_argument("--steps", type=positive_int, default=300, help="SuperLM training steps (default 300)")
@@ -73,7 +75,8 @@ def run(args) -> None:
         raise AnytaskError(f"the corpus has {len(texts)} texts: too few for --held-out {args.held_out} plus one "
                            f"batch of {args.batch_size}; add texts or lower --held-out")
     if args.method in ("layer_drop", "g2sd_text"):
-        ld = DISTILLERS.get(args.method)(teacher=args.teacher, layers=args.layers, steps=args.align_steps,
+        extra = {"supervise_all": not args.masked_only} if args.method == "g2sd_text" else {}
+        ld = DISTILLERS.get(args.method)(**extra, teacher=args.teacher, layers=args.layers, steps=args.align_steps,
                                           batch_size=args.batch_size, held_out=args.held_out, seed=args.seed,
                                           progress=not args.quiet).fit(texts)
         folder = ld.save_student(args.out)
