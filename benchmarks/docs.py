@@ -1060,6 +1060,8 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("The same student aligned 4x longer (1,200 steps)", ("distill/minilm_l3_1200.json",), distill_student),
         Section("G2SD's generic distillation (text): the same layers distilled on masked-text token states",
                 ("distill/g2sd_text.json",), distill_student),
+        Section("G2SD text, the paper's ablation: masked tokens only supervised", ("distill/g2sd_text_masked.json",),
+                distill_student),
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),
