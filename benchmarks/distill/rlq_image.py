@@ -32,7 +32,7 @@ VARIANTS = {"baseline": dict(tad=False, cap=False), "+CAP": dict(tad=False, cap=
             "augment": dict(tad=False, cap=False, augment=True)}
 
 
-def pose_leakage(features: np.ndarray, clusters: np.ndarray, seed: int) -> float:
+def pose_leakage(features: np.ndarray, clusters: np.ndarray) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
@@ -65,7 +65,7 @@ def run_seed(seed: int, variants: list[str], steps: int, data_root: str | None) 
         rows.append({"seed": seed, "variant": name, "lq_rank1": low["rank1"], "lq_mAP": low["mAP"],
                      "hq_rank1": high["rank1"], "hq_mAP": high["mAP"],
                      "hq_lq_distance": float(np.mean(1 - (clean * dirty).sum(1))),
-                     "pose_leakage": pose_leakage(clean, clusters, seed),
+                     "pose_leakage": pose_leakage(clean, clusters),
                      "pose_majority": float(np.bincount(clusters).max() / len(clusters)),
                      "fit_seconds": round(fit, 1)})
         print(json.dumps(rows[-1]), flush=True)

@@ -111,7 +111,8 @@ def stick_figures(n_ids: int, sessions: int = 2, frames: int = 8, seed: int = 0,
             "gender": np.array(gender), "pose": np.stack(poses)}
 
 
-def _check(images: np.ndarray) -> np.ndarray:
+def check_images(images) -> np.ndarray:
+    """``images`` as float32 ``(N, 3, H, W)``; a clear error for any other shape."""
     x = np.asarray(images, np.float32)
     if x.ndim != 4 or x.shape[1] != 3:
         raise AnytaskError(f"images must be (N, 3, H, W) colour images, got shape {x.shape}")
@@ -125,7 +126,7 @@ def degrade(images, kind: str = "mixed", seed: int = 0) -> np.ndarray:
 
     if kind not in DEGRADATIONS:
         raise AnytaskError(f"degradation {kind!r}: use one of {', '.join(DEGRADATIONS)}")
-    x = torch.from_numpy(_check(images).copy())
+    x = torch.from_numpy(check_images(images).copy())
     rng = np.random.default_rng(seed)
     kinds = rng.choice(DEGRADATIONS[:3], size=len(x)) if kind == "mixed" else [kind] * len(x)
     out = torch.empty_like(x)

@@ -97,9 +97,9 @@ class RLQReID(BaseEstimator):
         self.degradation, self.seed, self.progress = degradation, seed, progress
 
     def _check(self, images, ids, pose, gender, external):
-        from anytask.data.stickfigures import _check
+        from anytask.data.stickfigures import check_images
 
-        x = _check(images)
+        x = check_images(images)
         y = np.asarray(ids)
         if len(y) != len(x):
             raise AnytaskError(f"{len(x)} images but {len(y)} identity labels; give one identity per image")
@@ -117,8 +117,8 @@ class RLQReID(BaseEstimator):
         if self.cap and (len(pose) != len(x) or len(gender) != len(x)):
             raise AnytaskError(f"pose and gender need one row per image ({len(x)}); got {len(pose)} and "
                                f"{len(gender)}")
-        if self.tad and _check(external).shape[1:] != x.shape[1:]:
-            raise AnytaskError(f"external images have shape {_check(external).shape[1:]}, the identities' images "
+        if self.tad and check_images(external).shape[1:] != x.shape[1:]:
+            raise AnytaskError(f"external images have shape {np.shape(external)[1:]}, the identities' images "
                                f"{x.shape[1:]}; give both the same size")
         return x, y
 
@@ -190,11 +190,11 @@ class RLQReID(BaseEstimator):
 
     def transform(self, images) -> np.ndarray:
         """L2-normalised identity features ``(N, dim)``."""
-        from anytask.data.stickfigures import _check
+        from anytask.data.stickfigures import check_images
 
         if not hasattr(self, "net_"):
             raise AnytaskError("this RLQReID is not fitted yet; call fit(images, ids, ...) first")
-        x = torch.from_numpy(np.ascontiguousarray(_check(images)))
+        x = torch.from_numpy(np.ascontiguousarray(check_images(images)))
         with torch.no_grad():
             f = torch.cat([self.net_.features(x[i:i + 256]) for i in range(0, len(x), 256)])
         return F.normalize(f, dim=1).numpy()
