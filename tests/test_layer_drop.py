@@ -131,3 +131,27 @@ def test_anytask_distill_student_makes_the_named_backbone(tmp_path, monkeypatch,
     assert len(report["keep"]) == 3 and report["student"].startswith(str(tmp_path))
     backbone = create_backbone("minilm-l3")
     assert backbone.model.config.num_hidden_layers == 3 and backbone.embed(["hello"]).shape == (1, 384)
+
+
+def test_a_student_is_trained_further_from_its_folder(deep_teacher, tmp_path):
+    from safetensors.torch import load_file
+
+    name = f"hf:{deep_teacher}"
+    first = DISTILLERS.get("layer_drop")(teacher=name, layers=1, steps=10, batch_size=8, lr=1e-3, held_out=16,
+                                         progress=False).fit(TEXTS)
+    folder = first.save_student(tmp_path / "first")
+    saved = load_file(str(folder / "model.safetensors"))
+    untrained = DISTILLERS.get("layer_drop")(teacher=name, init=folder, steps=0, held_out=16, progress=False)
+    untrained.fit(TEXTS)  # no steps: the saved student exactly, scored on the first run's held-out texts
+    assert untrained.held_out_cosine_ == pytest.approx(first.held_out_cosine_, abs=1e-5)
+    assert untrained.keep_ == [0] and untrained.candidates_ == []
+    more = DISTILLERS.get("layer_drop")(teacher=name, init=folder, steps=40, batch_size=8, lr=1e-3, held_out=16,
+                                        progress=False).fit(TEXTS)
+    assert more.held_out_cosine_ > first.held_out_cosine_
+    assert "trained further" in (more.save_student(tmp_path / "second") / "README.md").read_text()
+    assert all(torch.equal(t, saved[k]) for k, t in load_file(str(folder / "model.safetensors")).items())
+
+    with pytest.raises(AnytaskError, match="not a student folder"):
+        DISTILLERS.get("layer_drop")(teacher=name, init=tmp_path, steps=0, progress=False).fit(TEXTS)
+    with pytest.raises(AnytaskError, match="not both"):
+        DISTILLERS.get("layer_drop")(teacher=name, init=folder, keep=[0], steps=0, progress=False).fit(TEXTS)

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
                          "g2sd_text (the same layers, --align-steps of G2SD's generic distillation on masked text)")
     sp.add_argument("--layers", type=positive_int, default=None,
                     help="layer_drop, g2sd_text: layers the student keeps (default: half the teacher's)")
+    sp.add_argument("--init", default=None,
+                    help="layer_drop, g2sd_text: a student folder to train further instead of the teacher's layers "
+                         "(same --corpus and --seed: the held-out texts are the first run's)")
     sp.add_argument("--masked-only", action="store_true",
                     help="g2sd_text: supervise the masked tokens only (the paper's ablation; default every token)")
     sp.add_argument("--subspace", default="tiny", choices=["tiny", "small", "both"],
@@ -78,7 +81,7 @@ def run(args) -> None:
         extra = {"supervise_all": not args.masked_only} if args.method == "g2sd_text" else {}
         ld = DISTILLERS.get(args.method)(**extra, teacher=args.teacher, layers=args.layers, steps=args.align_steps,
                                           batch_size=args.batch_size, held_out=args.held_out, seed=args.seed,
-                                          progress=not args.quiet).fit(texts)
+                                          progress=not args.quiet, init=args.init).fit(texts)
         folder = ld.save_student(args.out)
         print(json.dumps({"student": str(folder), "backbone": f"hf:{folder}", "keep": ld.keep_,
                           "held_out_cosine": round(ld.held_out_cosine_, 5),

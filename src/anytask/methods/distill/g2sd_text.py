@@ -31,9 +31,10 @@ from anytask.methods.distill.layer_drop import LayerDrop
 class G2SDText(LayerDrop):
     def __init__(self, teacher: str = "minilm", layers: int | None = None, keep=None, steps: int = 600,
                  batch_size: int = 32, max_length: int = 128, lr: float = 1e-4, held_out: int = 512,
-                 mask_ratio: float = 0.3, supervise_all: bool = True, seed: int = 0, progress: bool = True) -> None:
+                 mask_ratio: float = 0.3, supervise_all: bool = True, seed: int = 0, progress: bool = True,
+                 init=None) -> None:
         super().__init__(teacher=teacher, layers=layers, keep=keep, steps=steps, batch_size=batch_size,
-                         max_length=max_length, lr=lr, held_out=held_out, seed=seed, progress=progress)
+                         max_length=max_length, lr=lr, held_out=held_out, seed=seed, progress=progress, init=init)
         self.mask_ratio = mask_ratio
         self.supervise_all = supervise_all
 
@@ -51,7 +52,7 @@ class G2SDText(LayerDrop):
             seed=self.seed, progress=self.progress)
 
     def _card(self) -> str:
-        return (f"The teacher's layers {self.keep_} at full width, distilled for {self.steps} steps on the teacher's "
+        return (f"{self._start()} distilled for {self.steps} steps on the teacher's "
                 f"token states of masked text (G2SD's generic distillation; {self.mask_ratio:.0%} of tokens masked, "
                 f"{'every token' if self.supervise_all else 'masked tokens only'} supervised; lr {self.lr}, seed "
                 f"{self.seed}).")

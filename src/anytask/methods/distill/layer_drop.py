@@ -12,6 +12,11 @@ is scored by the mean cosine between its embeddings and the teacher's on ``held_
 of training, before any training, and the best is trained (``keep=`` fixes it instead). ``held_out_cosine_``
 gives the score after training too.
 
+``init=<student folder>`` trains a student already made (a layer-drop or G2SD text student of the same teacher)
+further instead of choosing layers: longer training in two runs, or sentence alignment after G2SD's token-state
+distillation. With the same corpus and seed the held-out texts are the ones the first run held out. The
+optimiser starts afresh.
+
     ld = DISTILLERS.get("layer_drop")(layers=3, steps=1500).fit(unlabelled_texts)
     ld.save_student("minilm-l3")        # then backbone "hf:minilm-l3"
 """
@@ -35,10 +40,11 @@ from anytask.methods.distill.base import DISTILLERS, write_student
 class LayerDrop(BaseEstimator):
     def __init__(self, teacher: str = "minilm", layers: int | None = None, keep=None, steps: int = 1500,
                  batch_size: int = 32, max_length: int = 128, lr: float = 1e-4, held_out: int = 512,
-                 seed: int = 0, progress: bool = True) -> None:
+                 seed: int = 0, progress: bool = True, init=None) -> None:
         self.teacher = teacher
         self.layers = layers
         self.keep = keep
+        self.init = init
         self.steps = steps
         self.batch_size = batch_size
         self.max_length = max_length
@@ -67,10 +73,12 @@ class LayerDrop(BaseEstimator):
         folder = teacher_folder(self.teacher)
         superlm = SuperLM(folder)
         depth = superlm.n_layers
+        if self.init is not None and self.keep is not None:
+            raise AnytaskError("give keep= (layers of the teacher) or init= (a student to train further), not both")
         n = (depth + 1) // 2 if self.layers is None else int(self.layers)
         if self.keep is None and not 1 <= n <= depth:
             raise AnytaskError(f"layers={self.layers!r}: the teacher has {depth} layers; keep 1..{depth}")
-        held = min(self.held_out, len(texts) // 4) if self.keep is None else 0
+        held = min(self.held_out, len(texts) // 4) if self.keep is None else 0  # init: the first run's split
         if len(texts) - held < self.batch_size:
             raise AnytaskError(f"{len(texts)} texts: too few to hold {held} out and train on batches of "
                                f"{self.batch_size}; add texts or lower held_out / batch_size")
@@ -81,7 +89,11 @@ class LayerDrop(BaseEstimator):
         before = state_hash(self.teacher_)
         # the teacher's embeddings of the held-out texts, read exactly as the students' are
         target = self._embed(superlm.extract(superlm.largest), held_texts) if held_texts else None
-        if self.keep is not None:
+        if self.init is not None:
+            start = self._init_model(superlm)
+            keep = list(range(start.config.num_hidden_layers))
+            self.candidates_ = []
+        elif self.keep is not None:
             keep = [int(i) for i in self.keep]
             self.candidates_ = []
         else:
@@ -90,7 +102,7 @@ class LayerDrop(BaseEstimator):
             scored.sort(key=lambda t: -t[0])
             self.candidates_ = [{"keep": c, "held_out_cosine": round(cos, 5)} for cos, c in scored]
             keep = scored[0][1]
-        model = superlm.extract_layers(keep)
+        model = start if self.init is not None else superlm.extract_layers(keep)
         del superlm
         if self.steps:
             self._train(model, train)
@@ -101,6 +113,24 @@ class LayerDrop(BaseEstimator):
             self.held_out_cosine_ = self._cosine(model, held_texts, target)
         return self
 
+    def _init_model(self, teacher: "SuperLM"):  # noqa: F821 - anytask.backbones.superlm
+        """The student of ``init`` as a trainable encoder; it must share the teacher's width and vocabulary."""
+        from anytask.backbones.superlm import SuperLM
+
+        folder = Path(self.init)
+        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+            raise AnytaskError(f"init={str(folder)!r} is not a student folder (config.json and model.safetensors); "
+                               "give a folder `anytask distill` wrote")
+        if (folder / "2_Dense").exists():
+            raise AnytaskError(f"{folder} projects its embeddings (a Dense layer): only full-width students "
+                               "(layer_drop, g2sd_text) can be trained further")
+        student = SuperLM(folder)
+        if student.config.get("hidden_size") != teacher.config.get("hidden_size") or \
+                student.config.get("vocab_size") != teacher.config.get("vocab_size"):
+            raise AnytaskError(f"{folder} has another width or vocabulary than the teacher {self.teacher}; train a "
+                               "student of this teacher further")
+        return student.extract_layers(range(student.n_layers))
+
     def _train(self, model, texts: list[str]) -> None:
         """Align the student's sentence embeddings to the teacher's (1 - cosine), in place."""
         from anytask.backbones.superlm import align_to_teacher
@@ -108,9 +138,13 @@ class LayerDrop(BaseEstimator):
         align_to_teacher(model, self.teacher_, texts, steps=self.steps, lr=self.lr, batch_size=self.batch_size,
                          max_length=self.max_length, seed=self.seed, progress=self.progress, project=False)
 
+    def _start(self) -> str:
+        return (f"The student of {self.init}, trained further:" if self.init is not None
+                else f"The teacher's layers {self.keep_} at full width,")
+
     def _card(self) -> str:
-        return (f"The teacher's layers {self.keep_} at full width, aligned to its sentence embeddings for "
-                f"{self.steps} steps (lr {self.lr}, seed {self.seed}).")
+        return (f"{self._start()} aligned to its sentence embeddings for {self.steps} steps (lr {self.lr}, seed "
+                f"{self.seed}).")
 
     def save_student(self, folder) -> Path:
         """Write the student as a sentence-transformers folder (``hf:<folder>``), atomically."""
