@@ -101,6 +101,16 @@ def _distiller(entry, request):
     assert state_hash(create_backbone(f"hf:{folder}")) == before
 
 
+@check("task distiller")
+def _task_distiller(entry, request):
+    folders = request.getfixturevalue("bert_folders")
+    X = [f"text {i} about {w}" for i in range(8) for w in ("sport", "films")]
+    y = ["sport", "films"] * 8
+    m = entry.obj(student=folders[1], teacher=f"hf:{folders[0]}", unlabelled=X[:4], steps=1, batch_size=4,
+                  progress=False).fit(X, y)
+    assert set(m.predict(X)) <= {"sport", "films"} and m.predict_proba(X).shape == (16, 2)
+
+
 @check("image distiller")
 def _image_distiller(entry, request):
     from anytask.methods.distill.g2sd import MAETeacher

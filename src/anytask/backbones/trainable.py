@@ -10,7 +10,9 @@ forward with substituted weights or embeddings; methods use these functions inst
 * ``jvp_hidden_states(encoder, inputs, base, direction)`` — the states at ``base`` and their
   directional derivative along ``direction`` (forward mode; the linearised model of Ortiz-Jimenez
   et al. 2023, https://arxiv.org/abs/2305.12827);
-* ``Linearized`` — ``f(x; theta_0) + J f(x; theta_0) delta`` with only ``delta`` trainable.
+* ``Linearized`` — ``f(x; theta_0) + J f(x; theta_0) delta`` with only ``delta`` trainable;
+* ``states_with_token(encoder, inputs, token)`` — token states with one extra learned input vector after
+  the first token (DeiT's distillation token, for G2SD's specific stage).
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def jvp_hidden_states(encoder: nn.Module, inputs: dict, base: dict[str, Tensor],
 def input_embeddings(encoder: nn.Module, ids: Tensor) -> Tensor:
     """The encoder's token embeddings ``(N, T, D)`` for ``ids``, to perturb and pass as ``inputs_embeds``."""
     return encoder.get_input_embeddings()(ids)
+
+
+def states_with_token(encoder: nn.Module, inputs: dict, token: Tensor) -> tuple[Tensor, Tensor]:
+    """Token states ``(N, T + 1, D)`` of the encoder reading ``token`` (a ``(D,)`` vector, e.g. a trainable
+    parameter) as an extra input embedding right after the first token ([CLS]), and the attention mask of the
+    text's own tokens ``(N, T + 1)`` (0 at the extra position, so a mean over it pools the text alone)."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    words = input_embeddings(encoder, ids)
+    extra = token.to(words.dtype).expand(len(ids), 1, -1)
+    embeds = torch.cat([words[:, :1], extra, words[:, 1:]], 1)
+    ones = torch.ones_like(mask[:, :1])
+    attend = torch.cat([mask[:, :1], ones, mask[:, 1:]], 1)
+    states = hidden_states(encoder, {"inputs_embeds": embeds, "attention_mask": attend})
+    return states, torch.cat([mask[:, :1], 0 * ones, mask[:, 1:]], 1)
 
 
 def parameter_names(encoder: nn.Module, *, embeddings: bool) -> list[str]:

@@ -100,3 +100,8 @@ def check_student(folder) -> Path:
         if not (folder / name).is_file():
             raise AnytaskError(f"the student folder {folder} is missing {name}; distil it again")
     return folder
+
+
+TASK_DISTILLERS: Registry = Registry("task distiller", family="distill")
+"""Task-specific distillation: a classifier over raw texts whose encoder (a student) is trained on one task's
+labels and a frozen teacher's predictions."""
