@@ -287,7 +287,6 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     With ``degrade`` (a function ``(texts, seed) -> texts``) the student reads degraded copies of each batch
     while the teacher reads the clean texts (RLQ's task-agnostic distillation), plus ``clean_weight`` times the
     same loss on the clean texts, so clean inputs keep their embeddings."""
-    from tqdm.auto import tqdm
 
     if len(texts) < batch_size:
         raise AnytaskError(f"aligning needs at least {batch_size} texts, got {len(texts)}")
@@ -297,11 +296,7 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     dense = nn.Linear(model.config.hidden_size, teacher.config.dim) if project else None
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()  # no dropout: the student is used frozen, as the teacher is
-    params = list(model.parameters()) + (list(dense.parameters()) if dense is not None else [])
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    extra = list(dense.parameters()) if dense is not None else []
 
     def tokenize(batch: list[str]) -> dict[str, Tensor]:
         return dict(teacher.tokenizer(batch, padding=True, truncation=True, max_length=max_length,
@@ -311,27 +306,48 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
         pooled = _pool(model, inputs)
         return dense(pooled) if dense is not None else pooled
 
-    bar = tqdm(range(steps), desc="align" if degrade is None else "rlq", unit="step", disable=not progress)
-    for step in bar:
+    def loss(step: int) -> Tensor:
         idx = torch.randint(len(texts), (batch_size,), generator=rng).tolist()
         batch = [texts[i] for i in idx]
         inputs = tokenize(batch)  # the clean batch, tokenised once for the teacher and the student
         with torch.no_grad():
             target = teacher.pool(teacher.forward_tokens(inputs), inputs["attention_mask"])
         if degrade is None:
-            loss = 1 - nn.functional.cosine_similarity(embed(inputs), target, dim=-1).mean()
-        else:
-            noisy = embed(tokenize(degrade(batch, seed * 100003 + step)))
-            loss = (1 - nn.functional.cosine_similarity(noisy, target).mean()
-                    + clean_weight * (1 - nn.functional.cosine_similarity(embed(inputs), target).mean()))
+            return 1 - nn.functional.cosine_similarity(embed(inputs), target, dim=-1).mean()
+        noisy = embed(tokenize(degrade(batch, seed * 100003 + step)))
+        return (1 - nn.functional.cosine_similarity(noisy, target).mean()
+                + clean_weight * (1 - nn.functional.cosine_similarity(embed(inputs), target).mean()))
+
+    _train_student(model, extra, loss, steps=steps, lr=lr, desc="align" if degrade is None else "rlq",
+                   progress=progress)
+    return dense
+
+
+def _train_student(model: nn.Module, extra: list, loss_fn, *, steps: int, lr: float, desc: str,
+                   progress: bool) -> list[float]:
+    """The students' training loop: ``model`` (and ``extra`` parameters) trainable, in eval mode (no dropout: the
+    student is used frozen, as the teacher is), AdamW with weight decay 0.01, ``loss_fn(step)`` minimised for
+    ``steps`` steps with gradients clipped to norm 1; frozen again after. Returns the loss curve."""
+    from tqdm.auto import tqdm
+
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    params = list(model.parameters()) + list(extra)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    curve = []
+    bar = tqdm(range(steps), desc=desc, unit="step", disable=not progress)
+    for step in bar:
+        loss = loss_fn(step)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        curve.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{curve[-1]:.4f}")
     for p in params:
         p.requires_grad_(False)
-    return dense
+    return curve
 
 
 def mask_tokens(inputs: dict[str, Tensor], ratio: float, gen: torch.Generator) -> Tensor:
@@ -355,7 +371,6 @@ def distill_token_states(model: nn.Module, teacher, texts: list[str], *, steps: 
     teacher's, both LayerNorm'ed without affine parameters, smooth-L1 with beta 2, on every real token
     (``supervise_all``) or on the masked ones only. Trains ``model`` in place (same width as the teacher);
     returns the loss curve."""
-    from tqdm.auto import tqdm
 
     if len(texts) < batch_size:
         raise AnytaskError(f"distilling needs at least {batch_size} texts, got {len(texts)}")
@@ -369,14 +384,9 @@ def distill_token_states(model: nn.Module, teacher, texts: list[str], *, steps: 
         raise AnytaskError("the teacher's tokenizer has no [MASK] token; token-state distillation needs one")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     width = model.config.hidden_size
-    curve = []
-    bar = tqdm(range(steps), desc="g2sd generic", unit="step", disable=not progress)
-    for _ in bar:
+
+    def loss(step: int) -> Tensor:
         idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
         inputs = dict(teacher.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                         max_length=max_length, return_tensors="pt"))
@@ -386,13 +396,6 @@ def distill_token_states(model: nn.Module, teacher, texts: list[str], *, steps: 
         with torch.no_grad():
             target = nn.functional.layer_norm(teacher.forward_tokens(inputs), (width,))[where]
         states = nn.functional.layer_norm(model(**inputs).last_hidden_state, (width,))[where]
-        loss = nn.functional.smooth_l1_loss(states, target, beta=2.0)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        curve.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{curve[-1]:.4f}")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return curve
+        return nn.functional.smooth_l1_loss(states, target, beta=2.0)
+
+    return _train_student(model, [], loss, steps=steps, lr=lr, desc="g2sd generic", progress=progress)
