@@ -832,6 +832,12 @@ def distill_frontier(r: dict) -> str:
 
 def distill_student(r: dict) -> str:
     rep = r["report"]
+    if r.get("init"):  # a student trained further from another's folder (anytask distill --init)
+        total = f" ({r['total_align_steps']:,} alignment steps in all)" if r.get("total_align_steps") else ""
+        return (f"Started from `{r['init']}` (the student of the section made by `{r['init_result']}`'s command) "
+                f"and aligned to the teacher's sentence embeddings for {r['settings']['align_steps']:,} more steps"
+                f"{total}; held-out cosine to the teacher, on the first run's held-out texts: "
+                f"**{rep['held_out_cosine']:.3f}**. {r['align_wall_note']}. Made the same way by {r['equivalent']}.")
     rows = [[", ".join(map(str, c["keep"])), f"{c['held_out_cosine']:.3f}"] for c in rep["candidates"]]
     return (f"Layers kept: **{', '.join(map(str, rep['keep']))}**, chosen by the cosine to the teacher on "
             f"{r['settings']['held_out']} held-out corpus texts before training (top five of the 20 choices below); "
@@ -893,6 +899,25 @@ def distill_g2sd(r: dict) -> str:
             f"{r['student_config']['patch']}; % of teacher per seed, then averaged. Fit seconds on one core of a "
             "busy 2-core machine.\n\n"
             + table(["model", "seeds", "test accuracy", "% of teacher", "parameters", "fit s"], rows))
+
+
+def distill_g2sd_text_specific(r: dict) -> str:
+    s, tasks = r["summary"], r["tasks"]
+    names = {"teacher": "baseline and teacher: linear probe on frozen MiniLM-L6",
+             "generic only": "generic only: linear probe on the frozen G2SD student",
+             "fine-tune, no teacher": "G2SD student fine-tuned on the labels alone",
+             "specific only": "specific only: the teacher's layers, no generic stage",
+             "G2SD": "**G2SD** (generic + specific)"}
+    rows = [[names[k], ms(c["mean"], c["sd"]), ms(100 * c["of_teacher"], 100 * c["of_teacher_sd"], 1) + " %"]
+            + [ms(c["per_task"][t]["mean"], c["per_task"][t]["sd"]) for t in tasks] + [f"{c['fit_s']:.0f}"]
+            for k, c in s.items()]
+    st = r["settings"]
+    return (f"{r['shots_per_class']} labelled rows per class and {r['unlabelled']:,} unlabelled texts of the task, "
+            f"seeds 0-{r['seeds'] - 1} (mean ± sd over seeds of the task mean; per task mean ± sd over seeds); % of "
+            f"teacher per task and seed, then averaged. Fine-tuning: {st['steps']} steps, batch {st['batch_size']}, "
+            f"lr {st['lr']} (encoder) / {st['head_lr']} (heads, token), fixed before the run. Fit seconds on one "
+            "core of a 2-core machine (the teacher's include embedding the labelled rows).\n\n"
+            + table(["model", "mean accuracy", "% of teacher", *tasks, "fit s"], rows))
 
 
 def distill_rlq_image(r: dict) -> str:
@@ -1058,10 +1083,15 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
         Section("The layer-drop student minilm-l3: which layers, and how close it gets",
                 ("distill/minilm_l3.json",), distill_student),
         Section("The same student aligned 4x longer (1,200 steps)", ("distill/minilm_l3_1200.json",), distill_student),
+        Section("... and 8x longer (2,400 steps, in two runs)", ("distill/minilm_l3_2400.json",), distill_student),
         Section("G2SD's generic distillation (text): the same layers distilled on masked-text token states",
                 ("distill/g2sd_text.json",), distill_student),
         Section("G2SD text, the paper's ablation: masked tokens only supervised", ("distill/g2sd_text_masked.json",),
                 distill_student),
+        Section("G2SD text, then sentence alignment: generic token distillation followed by 1,200 alignment steps",
+                ("distill/g2sd_text_aligned.json",), distill_student),
+        Section("G2SD text, the specific stage: the student fine-tuned on one task with the teacher's predictions",
+                ("distill/g2sd_text_specific.json",), distill_g2sd_text_specific),
         Section("AutoDistil: does the proxy rank sub-networks as downstream accuracy does? One SuperLM or two?",
                 ("distill/autodistil.json",), distill_autodistil, "distill/autodistil.png"),
         Section("RLQ, text analogue: noisy queries against clean-trained heads", ("distill/rlq.json",), distill_rlq),

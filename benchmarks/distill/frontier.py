@@ -3,16 +3,16 @@
     python benchmarks/distill/frontier.py --backbones minilm,int8:minilm,int8-torch:minilm \\
         --out benchmarks/distill/frontier.json
 
-Per backbone: its parameter count; texts/s embedding 512 texts drawn from the shared test sets (seed 0, the
-same texts for every backbone) in batches of 32, and 64 of them one at a time, each timed 3 times after a
-warm-up (mean and spread), no cache, ``--threads`` torch threads (ONNX Runtime gets the same count;
+Per backbone: its parameter count; texts/s embedding 512 texts drawn from the shared test sets (seed 0, the same
+texts for every backbone) in batches of 32, and the first ``--b1-texts`` (64) of them one at a time, each timed 3
+times after a warm-up (mean and spread), no cache, ``--threads`` torch threads (ONNX Runtime gets the same count;
 ``--speed-only`` re-measures the speed of rows already there, for a run with nothing else on the machine, and
-records beside each row the baseline's texts/s of that same run: speed-ups are read within one run); then
-``anytask bench``'s protocol on the 11 shared text tasks: ``linear_probe`` on the frozen embeddings at 8 and 64
-labelled examples per class, seeds 0-2, the first ``--max-test`` test rows (the same rows for every backbone).
-The baseline is the first backbone (MiniLM-L6, the teacher): every other row is reported as a difference from
-it, measured in the same run. Rows are appended to ``<out>.rows.jsonl`` as backbones finish (a rerun skips
-them); the JSON and the plot are written from all rows at the end.
+records beside each row the baseline's texts/s of that same run: speed-ups are read within one run); then ``anytask
+bench``'s protocol on the 11 shared text tasks: ``linear_probe`` on the frozen embeddings at 8 and 64 labelled
+examples per class, seeds 0-2, the first ``--max-test`` test rows (the same rows for every backbone). The baseline
+is the first backbone (MiniLM-L6, the teacher): every other row is reported as a difference from it, measured in
+the same run. Rows are appended to ``<out>.rows.jsonl`` as backbones finish (a rerun skips them); the JSON and the
+plot are written from all rows at the end.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def backbone_row(name: str, label: str, args, texts: list[str]) -> dict:
     row = {"backbone": name, "label": label, "dim": backbone.config.dim, "parameters": n_parameters(backbone),
            "identity": backbone.identity}
     row["texts_per_s_b32"] = texts_per_second(backbone, texts, 32)
-    row["texts_per_s_b1"] = texts_per_second(backbone, texts[:64], 1)
+    row["texts_per_s_b1"] = texts_per_second(backbone, texts[:args.b1_texts], 1)
+    row["b1_texts"] = args.b1_texts
     print(f"{label}: {np.mean(row['texts_per_s_b32']):.0f} texts/s (batch 32), "
           f"{np.mean(row['texts_per_s_b1']):.0f} (batch 1)", flush=True)
     shots, seeds = [8, 64], [0, 1, 2]
@@ -117,6 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--max-test", type=int, default=500)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--b1-texts", type=int, default=64, help="texts embedded one at a time for the batch-1 speed "
+                   "(default 64; more steadies the figure)")
     p.add_argument("--out", required=True)
     p.add_argument("--speed-only", action="store_true",
                    help="re-measure texts/s of the listed backbones already in the result (nothing else running), "
@@ -149,7 +152,8 @@ def main(argv=None) -> int:
             if row["backbone"] in names:
                 backbone = create_backbone(row["backbone"])
                 row["texts_per_s_b32"] = texts_per_second(backbone, texts, 32)
-                row["texts_per_s_b1"] = texts_per_second(backbone, texts[:64], 1)
+                row["texts_per_s_b1"] = texts_per_second(backbone, texts[:args.b1_texts], 1)
+                row["b1_texts"] = args.b1_texts
                 row["speed_threads"] = args.threads
                 row["speed_run"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
                 print(f"{row['label']}: {np.mean(row['texts_per_s_b32']):.0f} texts/s (batch 32), "
