@@ -287,7 +287,6 @@ def align_to_teacher(model: nn.Module, teacher, texts: list[str], *, steps: int,
     With ``degrade`` (a function ``(texts, seed) -> texts``) the student reads degraded copies of each batch
     while the teacher reads the clean texts (RLQ's task-agnostic distillation), plus ``clean_weight`` times the
     same loss on the clean texts, so clean inputs keep their embeddings."""
-
     if len(texts) < batch_size:
         raise AnytaskError(f"aligning needs at least {batch_size} texts, got {len(texts)}")
     if not project and model.config.hidden_size != teacher.config.dim:
@@ -371,7 +370,6 @@ def distill_token_states(model: nn.Module, teacher, texts: list[str], *, steps: 
     teacher's, both LayerNorm'ed without affine parameters, smooth-L1 with beta 2, on every real token
     (``supervise_all``) or on the masked ones only. Trains ``model`` in place (same width as the teacher);
     returns the loss curve."""
-
     if len(texts) < batch_size:
         raise AnytaskError(f"distilling needs at least {batch_size} texts, got {len(texts)}")
     if model.config.hidden_size != teacher.config.dim:
