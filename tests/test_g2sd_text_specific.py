@@ -73,3 +73,38 @@ def test_bad_specific_distillation_requests_are_clear_errors(bert_folders, tmp_p
         make(student=bert_folders[1]).fit(X, ["a"] * len(X))
     with pytest.raises(AnytaskError, match="not fitted"):
         make(student=bert_folders[1]).predict(X)
+
+
+@pytest.mark.parametrize("distill", [True, False])
+def test_a_saved_classifier_predicts_the_same_without_its_student_folder(bert_folders, tmp_path, distill):
+    import shutil
+
+    from anytask.core.io import load
+
+    student = shutil.copytree(bert_folders[1], tmp_path / "student")
+    unlabelled = [f"a {w} today" for ws in WORDS.values() for w in ws]
+    clf = TASK_DISTILLERS.get("g2sd_text")(student=student, teacher=f"hf:{bert_folders[0]}", unlabelled=unlabelled,
+                                           steps=4, batch_size=4, distill=distill, progress=False).fit(X, Y)
+    before = clf.predict_proba(X)
+    folder = clf.save_pretrained(tmp_path / "clf")
+    shutil.rmtree(student)  # the saved folder carries the fine-tuned student, its config and tokenizer
+    back = type(clf).from_pretrained(folder)
+    assert np.allclose(back.predict_proba(X), before, atol=1e-6)
+    assert list(back.predict(X)) == list(clf.predict(X)) and back.classes_.tolist() == clf.classes_.tolist()
+    assert back.unlabelled is None and back.loss_curve_ == clf.loss_curve_
+    assert type(load(folder)) is type(clf)
+    with pytest.raises(AnytaskError, match="not fitted"):
+        TASK_DISTILLERS.get("g2sd_text")(student=student).save_pretrained(tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_damaged_saved_classifier_is_refused(bert_folders, tmp_path):
+    from anytask.core.io import load
+
+    clf = TASK_DISTILLERS.get("g2sd_text")(student=bert_folders[1], teacher=f"hf:{bert_folders[0]}", steps=2,
+                                           batch_size=4, progress=False).fit(X, Y)
+    folder = clf.save_pretrained(tmp_path / "clf")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(AnytaskError, match="corrupted"):
+        load(folder)

@@ -12,7 +12,9 @@ forward with substituted weights or embeddings; methods use these functions inst
   et al. 2023, https://arxiv.org/abs/2305.12827);
 * ``Linearized`` — ``f(x; theta_0) + J f(x; theta_0) delta`` with only ``delta`` trainable;
 * ``states_with_token(encoder, inputs, token)`` — token states with one extra learned input vector after
-  the first token (DeiT's distillation token, for G2SD's specific stage).
+  the first token (DeiT's distillation token, for G2SD's specific stage);
+* ``encoder_tensors`` / ``encoder_from_tensors`` — a trained copy with its config and tokenizer as one dict of
+  tensors, so an estimator that holds one saves it in anytask's own folder format.
 """
 
 from __future__ import annotations
@@ -43,6 +45,48 @@ def load_encoder(folder: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
     return model, tokenizer
+
+
+FILE_PREFIX = "file:"  # tensor keys that carry a config or tokenizer file's bytes in encoder_tensors
+
+
+def encoder_tensors(encoder: nn.Module, tokenizer) -> dict[str, Tensor]:
+    """A trained encoder copy and its tokenizer as one dict of tensors, for an estimator that saves them with
+    :mod:`anytask.core.io` (one checksummed safetensors file, no model folder to keep beside it): the weights
+    under ``encoder.<name>``, the config and tokenizer files as bytes under ``file:<name>``."""
+    tensors = {f"encoder.{k}": v.detach().clone() for k, v in encoder.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for path in sorted(Path(tmp).iterdir()):
+            data = path.read_bytes()
+            tensors[FILE_PREFIX + path.name] = (torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+                                                if data else torch.zeros(0, dtype=torch.uint8))
+    return tensors
+
+
+def encoder_from_tensors(tensors: dict[str, Tensor]):
+    """The encoder (frozen, eval mode) and tokenizer :func:`encoder_tensors` packed; a missing or extra weight
+    is an error."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    files = {k[len(FILE_PREFIX):]: v for k, v in tensors.items() if k.startswith(FILE_PREFIX)}
+    if "config.json" not in files:
+        raise AnytaskError("the saved tensors hold no encoder config (file:config.json); save the model again")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            if "/" in name or name.startswith("."):
+                raise AnytaskError(f"the saved tensors name an unsafe file {name!r}; save the model again")
+            (Path(tmp) / name).write_bytes(data.numpy().tobytes())
+        config = AutoConfig.from_pretrained(tmp, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+    encoder = AutoModel.from_config(config, attn_implementation="eager")
+    state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
+    encoder.load_state_dict(state, strict=True)
+    encoder.train(False)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    return encoder, tokenizer
 
 
 def mean_pool(states: Tensor, mask: Tensor, *, normalize: bool = False) -> Tensor:

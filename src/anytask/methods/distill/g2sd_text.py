@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from anytask.core.errors import AnytaskError
+from anytask.core.io import Pretrained
 from anytask.methods.distill.base import DISTILLERS, TASK_DISTILLERS
 from anytask.methods.distill.layer_drop import LayerDrop
 
@@ -75,9 +76,13 @@ class G2SDText(LayerDrop):
                           "2021 (DeiT), https://arxiv.org/abs/2012.12877", input="texts", output="classifier",
                           summary="G2SD's specific stage for text: a student fine-tuned on one task with a class head "
                           "and a distillation-token head taught by the teacher's linear probe")
-class G2SDTextClassifier(BaseEstimator, ClassifierMixin):
+class G2SDTextClassifier(BaseEstimator, ClassifierMixin, Pretrained):
     """``student``: a student folder (``hf:`` optional) or ``None`` for no student (an error); ``teacher``: a
-    backbone name. ``distill=False`` fine-tunes on the labels alone (no teacher, no token): the ablation."""
+    backbone name. ``distill=False`` fine-tunes on the labels alone (no teacher, no token): the ablation.
+
+    ``save_pretrained(folder)`` / ``G2SDTextClassifier.from_pretrained(folder)`` (or ``anytask.core.io``): one
+    self-contained folder — the fine-tuned student with its config and tokenizer, the token and both heads — that
+    predicts without the student folder or the teacher. The unlabelled texts are not saved (their count is)."""
 
     def __init__(self, student=None, teacher: str = "minilm", unlabelled=None, steps: int = 200,
                  batch_size: int = 32, lr: float = 1e-4, head_lr: float = 1e-3, max_length: int = 128,
@@ -194,3 +199,52 @@ class G2SDTextClassifier(BaseEstimator, ClassifierMixin):
     def predict(self, X) -> np.ndarray:
         proba = self.predict_proba(X)  # checks the fit first
         return self.classes_[proba.argmax(1)]
+
+    # -- persistence (anytask.core.io) -----------------------------------------------------------------------
+    def _saved_params(self) -> dict:
+        params = self.get_params(deep=False)
+        params["unlabelled"] = None  # training data, not a setting: it can be thousands of texts
+        params["student"] = None if self.student is None else str(self.student)
+        return params
+
+    def _get_state(self):
+        import torch
+
+        from anytask.backbones.trainable import encoder_tensors
+
+        if not hasattr(self, "encoder_"):
+            raise AnytaskError("this G2SDTextClassifier is not fitted yet; call fit(texts, labels) before saving")
+        tensors = encoder_tensors(self.encoder_, self.tokenizer_)
+        for name, head in (("head", self.head_), ("dist_head", self.dist_head_)):
+            tensors.update({f"{name}.{k}": v.detach().clone() for k, v in head.state_dict().items()})
+        if self.distill:
+            tensors["token"] = torch.as_tensor(self.token_).detach().clone()
+        n_unlabelled = 0 if self.unlabelled is None else len(self.unlabelled)
+        extra = {"classes": self.classes_.tolist(), "loss_curve": list(self.loss_curve_),
+                 "n_unlabelled": n_unlabelled}
+        return extra, tensors
+
+    @classmethod
+    def _from_state(cls, params: dict, extra: dict, tensors: dict) -> "G2SDTextClassifier":
+        from torch import nn
+
+        from anytask.backbones.trainable import encoder_from_tensors
+
+        clf = cls(**params)
+        classes = extra["classes"]
+        clf.classes_ = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
+        clf.encoder_, clf.tokenizer_ = encoder_from_tensors(tensors)
+        heads = []
+        for name in ("head", "dist_head"):
+            weight = tensors[f"{name}.weight"]
+            head = nn.Linear(weight.shape[1], weight.shape[0])
+            head.load_state_dict({"weight": weight, "bias": tensors[f"{name}.bias"]})
+            head.requires_grad_(False)
+            heads.append(head)
+        if heads[0].out_features != len(clf.classes_):
+            raise AnytaskError(f"the saved head has {heads[0].out_features} outputs for {len(clf.classes_)} classes; "
+                               "save the model again")
+        clf.head_, clf.dist_head_ = heads
+        clf.token_ = tensors["token"] if clf.distill else None
+        clf.loss_curve_ = list(extra.get("loss_curve", []))
+        return clf
