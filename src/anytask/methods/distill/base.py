@@ -93,12 +93,15 @@ def write_student(folder, model, teacher_folder, *, max_length: int, card: str, 
     return write_folder_atomic(folder, files)
 
 
-def check_student(folder) -> Path:
-    """A student folder must hold its config, weights and tokenizer; say which file is missing."""
-    folder = Path(folder)
-    for name in ("config.json", "model.safetensors", "modules.json", "tokenizer.json"):
+def check_student(folder, *, option: str = "student") -> Path:
+    """``folder`` (``hf:`` optional), checked to hold a model's config and weights: what a student of
+    ``anytask distill`` — or any plain transformers BERT folder — has; the error names the option, the folder and
+    the missing file."""
+    folder = Path(str(folder).removeprefix("hf:"))
+    for name in ("config.json", "model.safetensors"):
         if not (folder / name).is_file():
-            raise AnytaskError(f"the student folder {folder} is missing {name}; distil it again")
+            raise AnytaskError(f"{option}={str(folder)!r} is not a student folder (no {name}); give a folder "
+                               "`anytask distill` wrote")
     return folder
 
 

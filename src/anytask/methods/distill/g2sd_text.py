@@ -28,14 +28,12 @@ averages the two heads' probabilities. The shipped student is read, never change
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from anytask.core.errors import AnytaskError
 from anytask.core.io import Pretrained
-from anytask.methods.distill.base import DISTILLERS, TASK_DISTILLERS
+from anytask.methods.distill.base import DISTILLERS, TASK_DISTILLERS, check_student
 from anytask.methods.distill.layer_drop import LayerDrop
 
 
@@ -126,10 +124,7 @@ class G2SDTextClassifier(BaseEstimator, ClassifierMixin, Pretrained):
             raise AnytaskError("fit needs at least two classes")
         if self.student is None:
             raise AnytaskError("give student=<folder> (a student `anytask distill` wrote)")
-        folder = Path(str(self.student).removeprefix("hf:"))
-        if not (folder / "model.safetensors").is_file():
-            raise AnytaskError(f"student={str(self.student)!r} is not a student folder (no model.safetensors); give "
-                               "a folder `anytask distill` wrote")
+        folder = check_student(self.student)
         if self.steps < 1 or self.batch_size < 2:
             raise AnytaskError(f"steps={self.steps!r}, batch_size={self.batch_size!r}: give steps >= 1 and "
                                "batch_size >= 2")

@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from anytask.core.errors import AnytaskError
-from anytask.methods.distill.base import DISTILLERS, write_student
+from anytask.methods.distill.base import DISTILLERS, check_student, write_student
 
 
 @DISTILLERS.register("layer_drop", reference="Sanh et al. 2019, https://arxiv.org/abs/1910.01108; Reimers & Gurevych "
@@ -117,10 +117,7 @@ class LayerDrop(BaseEstimator):
         """The student of ``init`` as a trainable encoder; it must share the teacher's width and vocabulary."""
         from anytask.backbones.superlm import SuperLM
 
-        folder = Path(self.init)
-        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-            raise AnytaskError(f"init={str(folder)!r} is not a student folder (config.json and model.safetensors); "
-                               "give a folder `anytask distill` wrote")
+        folder = check_student(self.init, option="init")
         if (folder / "2_Dense").exists():
             raise AnytaskError(f"{folder} projects its embeddings (a Dense layer): only full-width students "
                                "(layer_drop, g2sd_text) can be trained further")
