@@ -852,24 +852,27 @@ def distill_autodistil(r: dict) -> str:
     keys = [k for k in r if k.startswith("superlm:")]
     net = lambda x: f"L{x['layers']} H{x['heads']} F{x['ffn']}"  # noqa: E731
     body = []
+    space = lambda k: r[k].get("scored_space", "tiny")  # noqa: E731
     for k in keys:
         top = min(r[k]["rows"], key=lambda x: x["relation_loss"])
-        body.append([k.split(":")[1], len(r[k]["history"]), f"{r[k]['fit_seconds']:.0f}", f"{r[k]['spearman']:+.2f}",
-                     net(top), f"{top['accuracy']:.3f}", f"{max(x['accuracy'] for x in r[k]['rows']):.3f}"])
-    parts.append(table(["SuperLM", "training steps", "fit s", "Spearman(-relation loss, accuracy), 27 tiny nets",
+        body.append([k.split(":")[1], space(k), len(r[k]["history"]), f"{r[k]['fit_seconds']:.0f}",
+                     f"{r[k]['spearman']:+.2f}", net(top), f"{top['accuracy']:.3f}",
+                     f"{max(x['accuracy'] for x in r[k]['rows']):.3f}"])
+    parts.append(table(["SuperLM", "nets scored (27)", "training steps", "fit s", "Spearman(-relation loss, accuracy)",
                         "best-ranked net", "its accuracy", "best accuracy of any net"], body))
-    if len(keys) > 1:
-        a, b = (r[k]["rows"] for k in keys[:2])
+    tiny = [k for k in keys if space(k) == "tiny"]
+    if len(tiny) > 1:
+        a, b = (r[k]["rows"] for k in tiny[:2])
         body = [[net(x), f"{x['flops'] / 1e6:.0f}",
                  f"{x['relation_loss']:.2f}", f"{y['relation_loss']:.2f}", f"{x['accuracy']:.3f}",
                  f"{y['accuracy']:.3f}"] for x, y in zip(a, b)]
-        n, m = keys[0].split(":")[1], keys[1].split(":")[1]
+        n, m = tiny[0].split(":")[1], tiny[1].split(":")[1]
         parts.append(f"The same tiny sub-networks under the two SuperLMs ({n}: one per sub-space; {m}: one for "
                      "everything)\n\n" + table(["net", "MFLOPs / text", f"loss ({n})", f"loss ({m})", f"acc ({n})",
                                                  f"acc ({m})"], body))
-    if len(keys) == 1:
-        rows = sorted(r[keys[0]]["rows"], key=lambda x: x["relation_loss"])
-        parts.append("Every tiny sub-network, by proxy rank\n\n" + table(
+    for k in [k for k in keys if len(tiny) == 1 or space(k) != "tiny"]:
+        rows = sorted(r[k]["rows"], key=lambda x: x["relation_loss"])
+        parts.append(f"Every {space(k)} sub-network under the {k.split(':')[1]} SuperLM, by proxy rank\n\n" + table(
             ["rank", "net", "MFLOPs / text", "parameters", "relation loss", "accuracy"],
             [[i + 1, net(x), f"{x['flops'] / 1e6:.0f}", f"{x['parameters'] / 1e6:.1f}M", f"{x['relation_loss']:.2f}",
               f"{x['accuracy']:.3f}"] for i, x in enumerate(rows)]))

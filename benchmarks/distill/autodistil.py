@@ -4,19 +4,22 @@ accuracy does, and does one SuperLM per sub-space beat one SuperLM for everythin
     python benchmarks/distill/autodistil.py --out benchmarks/distill/autodistil.json
 
 Corpus: the train texts of the 11 shared tasks (unlabelled, deduplicated, shuffled with seed 0): 20,000 for
-training, 512 held out for the search. Per SuperLM (``--subspaces``: ``tiny`` and the one-SuperLM ablation
-``both``): ``--steps`` sandwich-rule steps of relation distillation from MiniLM-L6, then every sub-network of
-the tiny space is scored twice, without retraining: its held-out relation loss (the proxy), and frozen
+training, 512 held out for the search. Per SuperLM (``--subspaces``: ``tiny``, ``small`` and the one-SuperLM
+ablation ``both``, which spans both ranges): ``--steps`` sandwich-rule steps of relation distillation from
+MiniLM-L6, then every sub-network of its space (``both``: of the tiny space, to compare with the tiny SuperLM)
+is scored twice, without retraining: its held-out relation loss (the proxy), and frozen
 linear-probe accuracy of its mean-pooled embeddings (64 labelled examples per class, seeds 0-2, the first 500
 test rows) on SST-2 and TREC — a frozen probe, not the paper's fine-tuning, because anytask uses backbones
 frozen. Reported: Spearman correlation between proxy and accuracy over the 27 sub-networks, per SuperLM; the
-same sub-networks' loss and accuracy under the two SuperLMs; the teacher's accuracy on the same draws.
+tiny sub-networks' loss and accuracy under one SuperLM per sub-space and under one for both; the teacher's
+accuracy on the same draws.
 
-With ``--subspaces tiny`` first and ``both`` in a second run, both SuperLMs are in the result. Then (when the
-tiny SuperLM is in this run) the students for ``frontier.py`` (folders under ``benchmarks/distill/students/``,
-not committed): the best-ranked tiny sub-network within a third of the teacher's FLOPs, aligned to the
-teacher's embeddings (``--align-steps``) and not; the same shape from scratch, aligned the same way (the
-control); and two random sub-networks within the same budget, aligned. Stages are recorded in
+Sub-spaces may come in separate runs (``--subspaces tiny``, then ``both``, then ``small``): each run adds its
+SuperLMs to the result. Then (when the tiny SuperLM is in this run) the
+students for ``frontier.py`` (folders under ``benchmarks/distill/students/``, not committed): the best-ranked
+tiny sub-network within a third of the teacher's FLOPs, aligned to the teacher's embeddings (``--align-steps``)
+and not; the same shape from scratch, aligned the same way (the control); and two random sub-networks within
+the same budget, aligned. Stages are recorded in
 ``<out>.state.json`` as they finish and skipped on a rerun.
 """
 
@@ -73,7 +76,7 @@ def student_plan(state: dict, teacher_flops: int) -> list:
 
 
 def plot(result: dict, path: Path) -> None:
-    """Held-out relation loss against frozen-probe accuracy, one point per tiny sub-network, per SuperLM."""
+    """Held-out relation loss against frozen-probe accuracy, one point per scored sub-network, per SuperLM."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,11 +84,12 @@ def plot(result: dict, path: Path) -> None:
 
     keys = [k for k in result if k.startswith("superlm:")]
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for k, colour in zip(keys, ("#3b7dd8", "#d8703b")):
+    for k, colour in zip(keys, ("#3b7dd8", "#d8703b", "#3bab5c")):
         rows = result[k]["rows"]
         ax.scatter([r["relation_loss"] for r in rows], [r["accuracy"] for r in rows],
                    s=[r["flops"] / 1e7 for r in rows], alpha=0.7, color=colour,
-                   label=f"{k.split(':')[1]} SuperLM (Spearman {result[k]['spearman']:+.2f})")
+                   label=f"{k.split(':')[1]} SuperLM, {result[k].get('scored_space', 'tiny')} nets "
+                         f"(Spearman {result[k]['spearman']:+.2f})")
     ax.axhline(result["teacher"]["mean"], color="#999", ls="--", label="teacher")
     ax.set_xlabel("held-out relation loss (the proxy; lower is better)")
     ax.set_ylabel("frozen linear-probe accuracy, SST-2 + TREC")
@@ -98,7 +102,7 @@ def plot(result: dict, path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data" / "text"))
-    p.add_argument("--subspaces", default="tiny,both")
+    p.add_argument("--subspaces", default="tiny,both,small")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--align-steps", type=int, default=300)
     p.add_argument("--max-length", type=int, default=64)
@@ -137,9 +141,10 @@ def main(argv=None) -> int:
         models[subspace] = ad
         if key in state:
             continue
-        tiny = DISTILLERS.get("autodistil")(subspace="tiny")
-        tiny.superlm_ = ad.superlm_
-        shapes = tiny.space()
+        scored = "small" if subspace == "small" else "tiny"  # the one-SuperLM ablation is scored on the tiny nets
+        view = DISTILLERS.get("autodistil")(subspace=scored)
+        view.superlm_ = ad.superlm_
+        shapes = view.space()
         losses = ad.relation_loss(held, shapes)
         rows = []
         for shape, loss in zip(shapes, losses):
@@ -148,7 +153,8 @@ def main(argv=None) -> int:
                          "relation_loss": loss, "accuracy": acc["mean"], "per_task": acc["per_task"]})
             print(json.dumps({"superlm": subspace, **rows[-1]}), flush=True)
         rho = spearmanr([-r["relation_loss"] for r in rows], [r["accuracy"] for r in rows]).statistic
-        state[key] = {"fit_seconds": fit_s, "history": ad.history_, "rows": rows, "spearman": float(rho)}
+        state[key] = {"fit_seconds": fit_s, "history": ad.history_, "rows": rows, "spearman": float(rho),
+                      "scored_space": scored}
         save_state()
 
     teacher_flops = 2 * 6 * (64 * (4 * 384 * 384 + 2 * 384 * 1536) + 2 * 64 * 64 * 384)  # AutoDistil.flops
