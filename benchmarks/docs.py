@@ -862,14 +862,15 @@ def distill_autodistil(r: dict) -> str:
                         "best-ranked net", "its accuracy", "best accuracy of any net"], body))
     tiny = [k for k in keys if space(k) == "tiny"]
     if len(tiny) > 1:
-        a, b = (r[k]["rows"] for k in tiny[:2])
-        body = [[net(x), f"{x['flops'] / 1e6:.0f}",
-                 f"{x['relation_loss']:.2f}", f"{y['relation_loss']:.2f}", f"{x['accuracy']:.3f}",
-                 f"{y['accuracy']:.3f}"] for x, y in zip(a, b)]
-        n, m = tiny[0].split(":")[1], tiny[1].split(":")[1]
-        parts.append(f"The same tiny sub-networks under the two SuperLMs ({n}: one per sub-space; {m}: one for "
-                     "everything)\n\n" + table(["net", "MFLOPs / text", f"loss ({n})", f"loss ({m})", f"acc ({n})",
-                                                 f"acc ({m})"], body))
+        names = [k.split(":")[1] for k in tiny]
+        body = [[net(rows[0]), f"{rows[0]['flops'] / 1e6:.0f}", *(f"{x['relation_loss']:.2f}" for x in rows),
+                 *(f"{x['accuracy']:.3f}" for x in rows)] for rows in zip(*(r[k]["rows"] for k in tiny))]
+        means = ["mean", "", *(f"{sum(x['relation_loss'] for x in r[k]['rows']) / len(r[k]['rows']):.2f}" for k in tiny),
+                 *(f"{sum(x['accuracy'] for x in r[k]['rows']) / len(r[k]['rows']):.3f}" for k in tiny)]
+        parts.append("The same tiny sub-networks under each SuperLM that scored them (tiny: one per sub-space; both: "
+                     "one for both ranges; @0: untrained, plain slices of the teacher)\n\n"
+                     + table(["net", "MFLOPs / text", *(f"loss ({n})" for n in names), *(f"acc ({n})" for n in names)],
+                             body + [means]))
     for k in [k for k in keys if len(tiny) == 1 or space(k) != "tiny"]:
         rows = sorted(r[k]["rows"], key=lambda x: x["relation_loss"])
         parts.append(f"Every {space(k)} sub-network under the {k.split(':')[1]} SuperLM, by proxy rank\n\n" + table(

@@ -74,6 +74,20 @@ def test_autodistil_trains_with_the_sandwich_rule_and_leaves_the_teacher(bert_fo
     assert plain.config.dim == ad.smallest_.width(ad.superlm_.head_width)
 
 
+def test_zero_steps_keep_the_superlm_untrained_every_net_a_slice_of_the_teacher(bert_folders):
+    from anytask.backbones.superlm import SuperLM
+
+    ad = DISTILLERS.get("autodistil")(teacher=f"hf:{bert_folders[0]}", subspace=SPACE, steps=0, batch_size=8,
+                                      max_length=16, progress=False).fit(TEXTS)
+    assert ad.history_ == [] and ad.sampled_ == []
+    fresh = SuperLM(bert_folders[0], relation_heads=ad.superlm_.relation_heads)
+    inputs = dict(create_backbone(f"hf:{bert_folders[0]}").tokenize(TEXTS[:3])[0])
+    with torch.no_grad():
+        for shape in (ad.smallest_, ad.largest_):
+            assert torch.equal(ad.superlm_(inputs, shape), fresh(inputs, shape))
+    assert len(ad.search(TEXTS[:16])) == 8
+
+
 def test_bad_distillation_input_is_a_clear_error_and_a_failed_save_keeps_the_old_student(bert_folders, tmp_path,
                                                                                          monkeypatch):
     make = DISTILLERS.get("autodistil")
@@ -85,6 +99,9 @@ def test_bad_distillation_input_is_a_clear_error_and_a_failed_save_keeps_the_old
         make(teacher=f"hf:{bert_folders[0]}", subspace={**SPACE, "layers": (1, 5)}, progress=False).fit(TEXTS)
     with pytest.raises(AnytaskError, match="not fitted"):
         make().search(TEXTS)
+    for steps in (-1, 2.5, True):
+        with pytest.raises(AnytaskError, match="whole number"):
+            make(teacher=f"hf:{bert_folders[0]}", subspace=SPACE, steps=steps, batch_size=8).fit(TEXTS)
     ad = make(teacher=f"hf:{bert_folders[0]}", subspace=SPACE, steps=1, batch_size=8, progress=False).fit(TEXTS)
     with pytest.raises(AnytaskError, match="search"):
         ad.save_student(tmp_path / "s")

@@ -15,13 +15,13 @@ tiny sub-networks' loss and accuracy under one SuperLM per sub-space and under o
 accuracy on the same draws.
 
 Sub-spaces may come in separate runs (``--subspaces tiny``, then ``both``, then ``small``): each run adds its
-SuperLMs to the result. Then (when the tiny SuperLM is in this run) the
-students for ``frontier.py`` (folders under ``benchmarks/distill/students/``, not committed): the best-ranked
-tiny sub-network within a third of the teacher's FLOPs, aligned to the teacher's embeddings (``--align-steps``)
-and not; the same shape from scratch, aligned the same way (the control); and two random sub-networks within
-the same budget, aligned. Stages are recorded in
-``<out>.state.json`` as they finish and skipped on a rerun.
-"""
+SuperLMs to the result. ``<space>@<steps>`` trains that SuperLM for other than ``--steps`` steps: ``tiny@0``
+scores the plain slices of the teacher, the control for what relation distillation adds. Then (when the tiny
+SuperLM is in this run) the students for ``frontier.py`` (folders under ``benchmarks/distill/students/``, not
+committed): the best-ranked tiny sub-network within a third of the teacher's FLOPs, aligned to the teacher's
+embeddings (``--align-steps``) and not; the same shape from scratch, aligned the same way (the control); and two
+random sub-networks within the same budget, aligned. Stages are recorded in ``<out>.state.json`` as they finish
+and skipped on a rerun. """
 
 from __future__ import annotations
 
@@ -132,13 +132,15 @@ def main(argv=None) -> int:
     models = {}
     for subspace in args.subspaces.split(","):
         key = f"superlm:{subspace}"
+        subspace, _, steps = subspace.partition("@")  # tiny@0: the untrained SuperLM (plain slices), a control
+        steps = int(steps) if steps else args.steps
         if key in state and (subspace != "tiny" or len(state.get("students", {})) == 5):
             continue  # finished, and no student needs its weights
-        ad = DISTILLERS.get("autodistil")(subspace=subspace, steps=args.steps, max_length=args.max_length, seed=0)
+        ad = DISTILLERS.get("autodistil")(subspace=subspace, steps=steps, max_length=args.max_length, seed=0)
         start = time.perf_counter()
         ad.fit(train)
         fit_s = time.perf_counter() - start
-        models[subspace] = ad
+        models[key.split(":")[1]] = ad
         if key in state:
             continue
         scored = "small" if subspace == "small" else "tiny"  # the one-SuperLM ablation is scored on the tiny nets

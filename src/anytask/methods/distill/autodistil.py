@@ -10,10 +10,11 @@ softmaxed relations), over real tokens only. ``search`` then ranks every sub-net
 held-out text, under an optional FLOPs or parameter budget, without retraining; ``save_student`` writes the
 chosen one as a sentence-transformers folder for ``hf:<folder>``.
 
-The sub-spaces are the card's, scaled to MiniLM-L6 (``SUBSPACES``: 3 values per dimension, 27 sub-networks;
-the residual width is tied to the attention width, ``heads * 32``, so a student is a standard BERT);
-``"both"`` spans the two (the one-SuperLM ablation). anytask adds one optional step the paper does not have:
-``align_steps`` trains the extracted student and a linear map to the teacher's width to reproduce the
+The sub-spaces are the card's, scaled to MiniLM-L6 (``SUBSPACES``: 3 values per dimension, 27 sub-networks; the
+residual width is tied to the attention width, ``heads * 32``, so a student is a standard BERT); ``"both"`` spans
+the two (the one-SuperLM ablation). ``steps=0`` keeps the SuperLM untrained, every sub-network a plain slice of
+the teacher: the control for what relation distillation adds. anytask adds one optional step the paper does not
+have: ``align_steps`` trains the extracted student and a linear map to the teacher's width to reproduce the
 teacher's sentence embeddings (cosine), so its frozen embeddings replace the teacher's for any head; results
 report students with and without it.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import numbers
 import random
 from pathlib import Path
 
@@ -154,6 +156,9 @@ class AutoDistil(BaseEstimator):
             raise AnytaskError(f"AutoDistil needs at least batch_size={self.batch_size} texts, got {len(texts)}")
         if self.sandwich < 2:
             raise AnytaskError("sandwich must be at least 2 (the largest and the smallest sub-network)")
+        if not isinstance(self.steps, numbers.Integral) or isinstance(self.steps, bool) or self.steps < 0:
+            raise AnytaskError(f"steps={self.steps!r}: give a whole number >= 0 (0 keeps the SuperLM untrained: "
+                               "every sub-network is a plain slice of the teacher)")
         torch.manual_seed(self.seed)
         rng = random.Random(self.seed)
         self._setup()
@@ -164,7 +169,7 @@ class AutoDistil(BaseEstimator):
         params = list(self.superlm_.parameters())
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, self.steps // 10))
-                                                  * max(0.0, 1 - s / self.steps))
+                                                  * max(0.0, 1 - s / max(1, self.steps)))
         self.history_, self.sampled_ = [], []
         batches = self._batches(texts, rng)
         others = [s for s in shapes if s not in (largest, smallest)]
