@@ -19,9 +19,10 @@ SuperLMs to the result. ``<space>@<steps>`` trains that SuperLM for other than `
 scores the plain slices of the teacher, the control for what relation distillation adds. Then (when the tiny
 SuperLM is in this run) the students for ``frontier.py`` (folders under ``benchmarks/distill/students/``, not
 committed): the best-ranked tiny sub-network within a third of the teacher's FLOPs, aligned to the teacher's
-embeddings (``--align-steps``) and not; the same shape from scratch, aligned the same way (the control); and two
-random sub-networks within the same budget, aligned. Stages are recorded in ``<out>.state.json`` as they finish
-and skipped on a rerun. """
+embeddings (``--align-steps``) and not; the same shape from scratch, aligned the same way (the control); and five
+random sub-networks within the same budget, aligned (the first two as in the first run: the draw is seeded). Stages
+are recorded in ``<out>.state.json`` as they finish and skipped on a rerun.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ TASKS = ["ag_news", "banking77", "dbpedia", "financial_phrasebank", "imdb", "rot
          "subj", "trec", "youtube"]
 PROBE_TASKS = ["sst2", "trec"]
 STUDENTS = ROOT / "benchmarks" / "distill" / "students"
+N_RANDOM = 5  # random sub-networks within the budget, aligned, for the frontier
 
 
 def probe_accuracy(backbone_name: str, data_root: str, seeds=(0, 1, 2), shots: int = 64) -> dict:
@@ -66,13 +68,13 @@ def subnet_accuracy(ad, shape, data_root: str) -> dict:
 
 def student_plan(state: dict, teacher_flops: int) -> list:
     """The best-ranked tiny net within a third of the teacher's FLOPs (aligned and not), the same shape from
-    scratch, and two random nets within the budget."""
+    scratch, and five random nets within the budget (drawn so that the first two are the first run's)."""
     budget = [r for r in state["superlm:tiny"]["rows"] if r["flops"] <= teacher_flops / 3]
     best = min(budget, key=lambda r: r["relation_loss"])
-    others = random.Random(0).sample([r for r in budget if r is not best], 2)
+    others = random.Random(0).sample([r for r in budget if r is not best], N_RANDOM)
     return [("autodistil", best, {"align": True}), ("autodistil-unaligned", best, {"align": False}),
             ("scratch", best, {"align": True, "scratch": True}),
-            ("random-1", others[0], {"align": True}), ("random-2", others[1], {"align": True})]
+            *((f"random-{i + 1}", row, {"align": True}) for i, row in enumerate(others))]
 
 
 def plot(result: dict, path: Path) -> None:
@@ -134,14 +136,19 @@ def main(argv=None) -> int:
         key = f"superlm:{subspace}"
         subspace, _, steps = subspace.partition("@")  # tiny@0: the untrained SuperLM (plain slices), a control
         steps = int(steps) if steps else args.steps
-        if key in state and (subspace != "tiny" or len(state.get("students", {})) == 5):
+        if key in state and (subspace != "tiny" or len(state.get("students", {})) == 3 + N_RANDOM):
             continue  # finished, and no student needs its weights
         ad = DISTILLERS.get("autodistil")(subspace=subspace, steps=steps, max_length=args.max_length, seed=0)
         start = time.perf_counter()
         ad.fit(train)
         fit_s = time.perf_counter() - start
         models[key.split(":")[1]] = ad
-        if key in state:
+        if key in state:  # refit for students only: is it the SuperLM that was scored? (threads can differ)
+            best = min(state[key]["rows"], key=lambda r: r["relation_loss"])
+            again = ad.relation_loss(held, [SubNet(best["layers"], best["heads"], best["ffn"])])[0]
+            state[key].setdefault("refits", []).append({"net": {k: best[k] for k in ("layers", "heads", "ffn")},
+                                                        "scored_loss": best["relation_loss"], "refit_loss": again,
+                                                        "threads": args.threads})
             continue
         scored = "small" if subspace == "small" else "tiny"  # the one-SuperLM ablation is scored on the tiny nets
         view = DISTILLERS.get("autodistil")(subspace=scored)
