@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
         order = {n: i for i, n in enumerate(names)}
         done.sort(key=lambda r: order.get(r["backbone"], len(order)))
     previous = json.loads(out.read_text()).get("command", "").splitlines() if out.is_file() else []
-    command = "python " + " ".join(["benchmarks/distill/frontier.py", *(argv or sys.argv[1:])])
+    command = shlex.join(["python", "benchmarks/distill/frontier.py", *(argv or sys.argv[1:])])  # labels have spaces
     result = {"command": "\n".join(previous + [command] if command not in previous else previous),
               "tasks": TASKS, "shots": [8, 64], "seeds": [0, 1, 2], "max_test": args.max_test, "rows": done,
               "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
