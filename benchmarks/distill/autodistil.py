@@ -86,7 +86,7 @@ def plot(result: dict, path: Path) -> None:
 
     keys = [k for k in result if k.startswith("superlm:")]
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for k, colour in zip(keys, ("#3b7dd8", "#d8703b", "#3bab5c")):
+    for k, colour in zip(keys, ("#3b7dd8", "#d8703b", "#3bab5c", "#888888")):
         rows = result[k]["rows"]
         ax.scatter([r["relation_loss"] for r in rows], [r["accuracy"] for r in rows],
                    s=[r["flops"] / 1e7 for r in rows], alpha=0.7, color=colour,
