@@ -1183,6 +1183,9 @@ PAGES: dict[str, tuple[str, list[Section]]] = {
                 ("serve/load_minilm_r1.json", "serve/load_int8.json"), serve_load_backbones),
         Section("The same load on the fastest student (minilm-l3, 1,200 steps, int8), beside MiniLM (one session)",
                 ("serve/load_minilm_1205.json", "serve/load_l3_int8.json"), serve_load_backbones),
+        Section("The same load on the student that meets the distillation goal (minilm-l3, 4,800 steps, int8), beside "
+                "MiniLM (one session)", ("serve/load_minilm_1205_s3.json", "serve/load_l3_4800_int8.json"),
+                serve_load_backbones),
         Section("Fault injection: kill -9 during mixed writes", ("serve/faults.json",), serve_faults),
     ]),
 }
