@@ -20,8 +20,10 @@ scores the plain slices of the teacher, the control for what relation distillati
 SuperLM is in this run) the students for ``frontier.py`` (folders under ``benchmarks/distill/students/``, not
 committed): the best-ranked tiny sub-network within a third of the teacher's FLOPs, aligned to the teacher's
 embeddings (``--align-steps``) and not; the same shape from scratch, aligned the same way (the control); and five
-random sub-networks within the same budget, aligned (the first two as in the first run: the draw is seeded). Stages
-are recorded in ``<out>.state.json`` as they finish and skipped on a rerun.
+random sub-networks within the same budget, aligned (the first two as in the first run: the draw is seeded); and
+(when ``tiny@0`` is in the run) the pick's shape as a plain slice of the untrained SuperLM, aligned the same way:
+does the relation stage help the aligned student? Stages are recorded in ``<out>.state.json`` as they finish and
+skipped on a rerun; a finished SuperLM is trained again only when a missing student needs its weights.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def student_plan(state: dict, teacher_flops: int) -> list:
     others = random.Random(0).sample([r for r in budget if r is not best], N_RANDOM)
     return [("autodistil", best, {"align": True}), ("autodistil-unaligned", best, {"align": False}),
             ("scratch", best, {"align": True, "scratch": True}),
-            *((f"random-{i + 1}", row, {"align": True}) for i, row in enumerate(others))]
+            *((f"random-{i + 1}", row, {"align": True}) for i, row in enumerate(others)),
+            ("slice-aligned", best, {"align": True, "superlm": "tiny@0"})]  # the pick's shape, no relation stage
 
 
 def plot(result: dict, path: Path) -> None:
@@ -131,13 +134,20 @@ def main(argv=None) -> int:
     if "teacher" not in state:
         state["teacher"] = probe_accuracy("minilm", args.data_root)
         save_state()
+    teacher_flops = 2 * 6 * (64 * (4 * 384 * 384 + 2 * 384 * 1536) + 2 * 64 * 64 * 384)  # AutoDistil.flops
+
+    def missing_students() -> list:
+        if "superlm:tiny" not in state:
+            return []
+        return [p for p in student_plan(state, teacher_flops) if p[0] not in state.get("students", {})]
+
     models = {}
     for subspace in args.subspaces.split(","):
         key = f"superlm:{subspace}"
+        if key in state and not any(how.get("superlm", "tiny") == subspace for _, _, how in missing_students()):
+            continue  # finished, and no student needs its weights
         subspace, _, steps = subspace.partition("@")  # tiny@0: the untrained SuperLM (plain slices), a control
         steps = int(steps) if steps else args.steps
-        if key in state and (subspace != "tiny" or len(state.get("students", {})) == 3 + N_RANDOM):
-            continue  # finished, and no student needs its weights
         ad = DISTILLERS.get("autodistil")(subspace=subspace, steps=steps, max_length=args.max_length, seed=0)
         start = time.perf_counter()
         ad.fit(train)
@@ -166,13 +176,11 @@ def main(argv=None) -> int:
                       "scored_space": scored}
         save_state()
 
-    teacher_flops = 2 * 6 * (64 * (4 * 384 * 384 + 2 * 384 * 1536) + 2 * 64 * 64 * 384)  # AutoDistil.flops
-    ad = models.get("tiny")
-    plan = [] if ad is None else student_plan(state, teacher_flops)
     state.setdefault("students", {})
-    for name, row, how in plan:
-        if name in state["students"]:
-            continue
+    for name, row, how in missing_students():
+        ad = models.get(how.get("superlm", "tiny"))
+        if ad is None:
+            continue  # its SuperLM is not in this run
         folder = STUDENTS / name
         shape = SubNet(row["layers"], row["heads"], row["ffn"])
         if how.get("scratch"):
@@ -188,7 +196,9 @@ def main(argv=None) -> int:
             ad.save_student(folder, shape=shape, align_steps=args.align_steps if how["align"] else 0, texts=train)
         state["students"][name] = {"folder": str(folder.relative_to(ROOT)), **shape.as_dict(),
                                    "flops_vs_teacher": row["flops"] / teacher_flops, "aligned": how["align"],
-                                   "init": "scratch" if how.get("scratch") else "SuperLM slice"}
+                                   "init": "scratch" if how.get("scratch") else
+                                   "plain slice of the teacher (untrained SuperLM)" if how.get("superlm") == "tiny@0"
+                                   else "SuperLM slice"}
         save_state()
 
     command = "python " + " ".join(["benchmarks/distill/autodistil.py", *(argv or sys.argv[1:])])
