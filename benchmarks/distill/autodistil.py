@@ -170,7 +170,7 @@ def main(argv=None) -> int:
             acc = subnet_accuracy(ad, shape, args.data_root)
             rows.append({**shape.as_dict(), "flops": ad.flops(shape), "parameters": ad.n_parameters(shape),
                          "relation_loss": loss, "accuracy": acc["mean"], "per_task": acc["per_task"]})
-            print(json.dumps({"superlm": subspace, **rows[-1]}), flush=True)
+            print(json.dumps({"superlm": key.split(":")[1], **rows[-1]}), flush=True)  # tiny@0, not tiny
         rho = spearmanr([-r["relation_loss"] for r in rows], [r["accuracy"] for r in rows]).statistic
         state[key] = {"fit_seconds": fit_s, "history": ad.history_, "rows": rows, "spearman": float(rho),
                       "scored_space": scored}
